@@ -1,0 +1,61 @@
+# infer — see README.md. Every target provisions what it needs itself.
+SHELL := /bin/bash
+MODULE := github.com/infer-ml/infer
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X $(MODULE)/internal/buildinfo.Version=$(VERSION)
+ORT_LIB := $(CURDIR)/.ort/libonnxruntime.so.1
+export INFER_ORT_LIB ?= $(ORT_LIB)
+FIXTURES := testdata/fixtures
+MNIST := $(FIXTURES)/mnist
+FUZZTIME ?= 60s
+
+.PHONY: all setup fixtures build test demo bench fuzz proto proto-check vet clean
+
+all: build
+
+## setup: fetch the ONNX Runtime CPU library into .ort/ (pinned checksums)
+setup:
+	@./scripts/setup-ort.sh
+
+## fixtures: fetch the MNIST zoo model, its 10,000 digits and the ONNX conformance cases
+fixtures:
+	@./scripts/fixtures.sh $(FIXTURES)
+
+## build: the infer binary in the repository root
+build:
+	go build -ldflags '$(LDFLAGS)' -o infer ./cmd/infer
+
+## proto: regenerate pkg/onnx/onnxpb from proto/onnx.proto
+proto:
+	@bin=$$(./scripts/need-protoc.sh) && PATH="$$bin:$$PATH" protoc --proto_path=proto --go_out=. --go_opt=module=$(MODULE) proto/onnx.proto
+
+## proto-check: fail when the committed generated code differs from make proto
+proto-check:
+	@bin=$$(./scripts/need-protoc.sh) && tmp=$$(mktemp -d) && \
+	  PATH="$$bin:$$PATH" protoc --proto_path=proto --go_out=$$tmp --go_opt=module=$(MODULE) proto/onnx.proto && \
+	  if ! diff -u pkg/onnx/onnxpb/onnx.pb.go $$tmp/pkg/onnx/onnxpb/onnx.pb.go; then \
+	    echo "pkg/onnx/onnxpb is stale: run make proto and commit" >&2; rm -rf $$tmp; exit 1; fi; rm -rf $$tmp
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+
+## test: provision, then run every test against the real ONNX Runtime
+test: setup fixtures proto-check vet
+	go test -count=1 -timeout 20m ./...
+
+## demo: inspect and evaluate the MNIST zoo model on its 10,000 digits
+demo: setup fixtures build
+	./infer inspect $(MNIST)/model.onnx
+	./infer eval $(MNIST)/model.onnx --data $(MNIST)/digits.npz
+
+## bench: the Go benchmarks (numbers go to docs/benchmarks.md)
+bench: setup fixtures
+	go test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./... | tee bench.out
+
+## fuzz: run each fuzzer for FUZZTIME
+fuzz: setup
+	go test ./pkg/onnx -run '^$$' -fuzz FuzzLoadBytes -fuzztime $(FUZZTIME)
+
+clean:
+	rm -f infer bench.out
