@@ -1,0 +1,559 @@
+package ort
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"unsafe"
+
+	ortgo "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// OptLevel is ONNX Runtime's graph optimization level.
+type OptLevel string
+
+// Graph optimization levels.
+const (
+	OptDisable  OptLevel = "disable"
+	OptBasic    OptLevel = "basic"
+	OptExtended OptLevel = "extended"
+	OptAll      OptLevel = "all"
+)
+
+// ParseOptLevel accepts disable|basic|extended|all ("" means all).
+func ParseOptLevel(s string) (OptLevel, error) {
+	switch OptLevel(strings.ToLower(s)) {
+	case "":
+		return OptAll, nil
+	case OptDisable, OptBasic, OptExtended, OptAll:
+		return OptLevel(strings.ToLower(s)), nil
+	}
+	return "", fmt.Errorf("unknown graph optimization level %q (want disable, basic, extended or all)", s)
+}
+
+func (l OptLevel) ort() ortgo.GraphOptimizationLevel {
+	switch l {
+	case OptDisable:
+		return ortgo.GraphOptimizationLevelDisableAll
+	case OptBasic:
+		return ortgo.GraphOptimizationLevelEnableBasic
+	case OptExtended:
+		return ortgo.GraphOptimizationLevelEnableExtended
+	}
+	return ortgo.GraphOptimizationLevelEnableAll
+}
+
+// Options configure a session.
+type Options struct {
+	// Providers is the ordered list to try; the first that starts runs the
+	// model. Empty means CPU only. A provider that fails to start is never
+	// skipped silently: with one provider its failure is the error, with
+	// several the failures are recorded in Session.Skipped.
+	Providers []Provider
+	// IntraOpThreads and InterOpThreads: 0 leaves ONNX Runtime's default.
+	IntraOpThreads, InterOpThreads int
+	// OptLevel defaults to OptAll.
+	OptLevel OptLevel
+	// OptimizedModelPath, if set, makes ONNX Runtime save the model as it
+	// will run (after its graph optimizations) to this path.
+	OptimizedModelPath string
+	// ExtraOutputs names intermediate values to return from Run besides
+	// the graph outputs (for calibration and layer-wise error analysis).
+	ExtraOutputs []string
+}
+
+// ValueInfo describes a model input or output.
+type ValueInfo struct {
+	Name      string
+	DType     tensor.DType
+	Shape     []int64  // -1 for a dynamic dimension
+	DimParams []string // symbolic name per dimension, "" if none
+}
+
+// ProviderFailure records a provider that was tried and did not start.
+type ProviderFailure struct {
+	Provider Provider
+	Reason   string
+}
+
+// Session is an ONNX Runtime inference session. Run may be called from
+// several goroutines at once.
+type Session struct {
+	sess     *ortgo.DynamicAdvancedSession
+	inputs   []ValueInfo
+	outputs  []ValueInfo
+	outNames []string // names of the ORT-side outputs, parallel to outputs
+	// Provider is the provider the session runs on.
+	Provider Provider
+	// Skipped lists providers tried before Provider, with their reasons.
+	Skipped []ProviderFailure
+	// NonTensorOutputs are graph outputs Run does not return (sequences,
+	// maps).
+	NonTensorOutputs []string
+}
+
+// NewSession builds a session from serialized model bytes. Models whose
+// weights live in external data files must be loaded with pkg/onnx first
+// (which inlines them) or opened with NewSessionFromFile.
+func NewSession(model []byte, opts Options) (*Session, error) {
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(model, &m); err != nil {
+		return nil, fmt.Errorf("parse model: %w", err)
+	}
+	return newSession(&m, model, "", opts)
+}
+
+// NewSessionFromModel builds a session from a parsed model.
+func NewSessionFromModel(m *onnxpb.ModelProto, opts Options) (*Session, error) {
+	return newSession(m, nil, "", opts)
+}
+
+// NewSessionFromFile builds a session from a model file; ONNX Runtime reads
+// the file itself, so external data next to it is found and models over
+// 2 GiB work.
+func NewSessionFromFile(path string, opts Options) (*Session, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return newSession(&m, nil, path, opts)
+}
+
+func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*Session, error) {
+	if _, ok := Loaded(); !ok {
+		if _, err := Init(""); err != nil {
+			return nil, err
+		}
+	}
+	g := m.GetGraph()
+	if g == nil {
+		return nil, fmt.Errorf("model has no graph")
+	}
+	s := &Session{inputs: graphInputs(g)}
+	// Work on a copy only when the graph must change.
+	needEdit := len(opts.ExtraOutputs) > 0
+	var halfTypes map[string]tensor.DType
+	for _, o := range g.Output {
+		if isHalf(elemType(o)) {
+			needEdit = true
+		}
+	}
+	if needEdit {
+		m = proto.Clone(m).(*onnxpb.ModelProto)
+		g = m.Graph
+		if err := addExtraOutputs(g, opts.ExtraOutputs); err != nil {
+			return nil, err
+		}
+		halfTypes = castHalfOutputs(g)
+		raw, path = nil, ""
+	}
+	for _, o := range g.Output {
+		if o.GetType() != nil && o.GetType().GetTensorType() == nil {
+			// Sequences and maps (e.g. scikit-learn's ZipMap) are not
+			// requested; Run returns tensors only.
+			s.NonTensorOutputs = append(s.NonTensorOutputs, o.GetName())
+			continue
+		}
+		vi := valueInfo(o)
+		name := o.GetName()
+		if d, ok := halfTypes[name]; ok {
+			vi.Name = strings.TrimSuffix(name, halfCastSuffix)
+			vi.DType = d
+		}
+		s.outputs = append(s.outputs, vi)
+		s.outNames = append(s.outNames, name)
+	}
+	if raw == nil && path == "" {
+		var err error
+		raw, err = proto.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("serialize model: %w", err)
+		}
+	}
+	inNames := make([]string, len(s.inputs))
+	for i, in := range s.inputs {
+		inNames[i] = in.Name
+	}
+	providers := opts.Providers
+	if len(providers) == 0 {
+		providers = []Provider{{Name: CPU}}
+	}
+	info, _ := Loaded()
+	for _, p := range providers {
+		sess, err := s.create(p, opts, raw, path, inNames)
+		if err == nil {
+			s.sess = sess
+			s.Provider = p
+			return s, nil
+		}
+		s.Skipped = append(s.Skipped, ProviderFailure{Provider: p, Reason: oneLine(err.Error())})
+	}
+	if len(providers) == 1 {
+		f := s.Skipped[0]
+		return nil, fmt.Errorf("execution provider %s did not start with %s: %s", f.Provider.Name, info.Path, f.Reason)
+	}
+	var parts []string
+	for _, f := range s.Skipped {
+		parts = append(parts, f.Provider.Name+": "+f.Reason)
+	}
+	return nil, fmt.Errorf("no execution provider started with %s (%s)", info.Path, strings.Join(parts, "; "))
+}
+
+func (s *Session) create(p Provider, opts Options, raw []byte, path string, inNames []string) (*ortgo.DynamicAdvancedSession, error) {
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	if opts.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
+			return nil, err
+		}
+	}
+	if opts.InterOpThreads > 0 {
+		if err := so.SetInterOpNumThreads(opts.InterOpThreads); err != nil {
+			return nil, err
+		}
+		if err := so.SetExecutionMode(ortgo.ExecutionModeParallel); err != nil {
+			return nil, err
+		}
+	}
+	if err := so.SetGraphOptimizationLevel(opts.OptLevel.ort()); err != nil {
+		return nil, err
+	}
+	if opts.OptimizedModelPath != "" {
+		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.appendTo(so); err != nil {
+		return nil, err
+	}
+	if path != "" {
+		return ortgo.NewDynamicAdvancedSession(path, inNames, s.outNames, so)
+	}
+	return ortgo.NewDynamicAdvancedSessionWithONNXData(raw, inNames, s.outNames, so)
+}
+
+// Inputs describes the model inputs (graph inputs that are not initializers).
+func (s *Session) Inputs() []ValueInfo { return s.inputs }
+
+// Outputs describes the outputs Run returns: graph outputs, then extras.
+func (s *Session) Outputs() []ValueInfo { return s.outputs }
+
+// Close releases the session.
+func (s *Session) Close() error {
+	if s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	return err
+}
+
+// Run feeds inputs (by model input name) and returns every output by name.
+// It returns an error naming the input when one is missing, unexpected, or
+// of the wrong element type or rank.
+func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	vals := make([]ortgo.Value, len(s.inputs))
+	defer func() {
+		for _, v := range vals {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	for i, in := range s.inputs {
+		t, ok := inputs[in.Name]
+		if !ok {
+			return nil, fmt.Errorf("missing model input %q", in.Name)
+		}
+		if in.DType != tensor.Undefined && t.DType() != in.DType {
+			return nil, fmt.Errorf("input %q is %s, the model expects %s", in.Name, t.DType(), in.DType)
+		}
+		if in.Shape != nil && len(t.Shape()) != len(in.Shape) {
+			return nil, fmt.Errorf("input %q has shape %v, the model expects rank %d (%s)", in.Name, t.Shape(), len(in.Shape), shapeString(in))
+		}
+		for d, want := range in.Shape {
+			if want >= 0 && t.Shape()[d] != want {
+				return nil, fmt.Errorf("input %q has shape %v, the model expects %s", in.Name, t.Shape(), shapeString(in))
+			}
+		}
+		v, err := toValue(t)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		vals[i] = v
+	}
+	if len(inputs) != len(s.inputs) {
+		for name := range inputs {
+			if !s.hasInput(name) {
+				return nil, fmt.Errorf("%q is not an input of the model", name)
+			}
+		}
+	}
+	outs := make([]ortgo.Value, len(s.outNames))
+	if err := s.sess.Run(vals, outs); err != nil {
+		return nil, fmt.Errorf("onnxruntime: %s", oneLine(err.Error()))
+	}
+	res := make(map[string]*tensor.Tensor, len(outs))
+	var firstErr error
+	for i, v := range outs {
+		if v == nil {
+			continue
+		}
+		t, err := fromValue(v)
+		v.Destroy()
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("output %q: %w", s.outputs[i].Name, err)
+			continue
+		}
+		if strings.HasSuffix(s.outNames[i], halfCastSuffix) {
+			if t, err = tensor.Cast(t, s.outputs[i].DType); err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("output %q: %w", s.outputs[i].Name, err)
+				continue
+			}
+		}
+		res[s.outputs[i].Name] = t
+	}
+	return res, firstErr
+}
+
+func (s *Session) hasInput(name string) bool {
+	for _, in := range s.inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func shapeString(vi ValueInfo) string {
+	parts := make([]string, len(vi.Shape))
+	for i, d := range vi.Shape {
+		switch {
+		case d >= 0:
+			parts[i] = fmt.Sprint(d)
+		case i < len(vi.DimParams) && vi.DimParams[i] != "":
+			parts[i] = vi.DimParams[i]
+		default:
+			parts[i] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func graphInputs(g *onnxpb.GraphProto) []ValueInfo {
+	inits := map[string]bool{}
+	for _, t := range g.Initializer {
+		inits[t.GetName()] = true
+	}
+	for _, t := range g.SparseInitializer {
+		inits[t.GetValues().GetName()] = true
+	}
+	var out []ValueInfo
+	for _, in := range g.Input {
+		if !inits[in.GetName()] {
+			out = append(out, valueInfo(in))
+		}
+	}
+	return out
+}
+
+func elemType(v *onnxpb.ValueInfoProto) tensor.DType {
+	return tensor.DType(v.GetType().GetTensorType().GetElemType())
+}
+
+func isHalf(d tensor.DType) bool { return d == tensor.Float16 || d == tensor.BFloat16Type }
+
+func valueInfo(v *onnxpb.ValueInfoProto) ValueInfo {
+	vi := ValueInfo{Name: v.GetName(), DType: elemType(v)}
+	tt := v.GetType().GetTensorType()
+	if tt == nil || tt.Shape == nil {
+		return vi
+	}
+	for _, d := range tt.Shape.Dim {
+		if dv, ok := d.Value.(*onnxpb.TensorShapeProto_Dimension_DimValue); ok {
+			vi.Shape = append(vi.Shape, dv.DimValue)
+			vi.DimParams = append(vi.DimParams, "")
+		} else {
+			vi.Shape = append(vi.Shape, -1)
+			vi.DimParams = append(vi.DimParams, d.GetDimParam())
+		}
+	}
+	return vi
+}
+
+// addExtraOutputs exposes intermediate values as graph outputs; ONNX
+// Runtime infers their types.
+func addExtraOutputs(g *onnxpb.GraphProto, names []string) error {
+	produced := map[string]bool{}
+	for _, n := range g.Node {
+		for _, o := range n.Output {
+			produced[o] = true
+		}
+	}
+	for _, in := range g.Input {
+		produced[in.GetName()] = true
+	}
+	for _, t := range g.Initializer {
+		produced[t.GetName()] = true
+	}
+	isOut := map[string]bool{}
+	for _, o := range g.Output {
+		isOut[o.GetName()] = true
+	}
+	types := map[string]*onnxpb.ValueInfoProto{}
+	for _, vi := range g.ValueInfo {
+		types[vi.GetName()] = vi
+	}
+	for _, name := range names {
+		if !produced[name] {
+			return fmt.Errorf("extra output %q is not a value of the main graph", name)
+		}
+		if isOut[name] {
+			continue
+		}
+		isOut[name] = true
+		if vi, ok := types[name]; ok {
+			g.Output = append(g.Output, proto.Clone(vi).(*onnxpb.ValueInfoProto))
+		} else {
+			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: name})
+		}
+	}
+	return nil
+}
+
+const halfCastSuffix = "__infer_as_float32"
+
+// castHalfOutputs appends a Cast to float32 after each float16/bfloat16
+// graph output. onnxruntime_go copies auto-allocated outputs of those types
+// with the wrong byte count, so Run reads them as float32 (exact) and
+// narrows back.
+func castHalfOutputs(g *onnxpb.GraphProto) map[string]tensor.DType {
+	types := map[string]tensor.DType{}
+	for i, o := range g.Output {
+		if !isHalf(elemType(o)) {
+			continue
+		}
+		name := o.GetName() + halfCastSuffix
+		g.Node = append(g.Node, &onnxpb.NodeProto{
+			OpType: "Cast", Name: name, Input: []string{o.GetName()}, Output: []string{name},
+			Attribute: []*onnxpb.AttributeProto{{Name: "to", Type: onnxpb.AttributeProto_INT, I: int64(tensor.Float32)}},
+		})
+		no := proto.Clone(o).(*onnxpb.ValueInfoProto)
+		no.Name = name
+		no.Type.GetTensorType().ElemType = int32(tensor.Float32)
+		g.Output[i] = no
+		types[name] = elemType(o)
+	}
+	return types
+}
+
+func toValue(t *tensor.Tensor) (ortgo.Value, error) {
+	shape := ortgo.Shape(append([]int64{}, t.Shape()...))
+	switch d := t.Data().(type) {
+	case []float32:
+		return ortgo.NewTensor(shape, d)
+	case []float64:
+		return ortgo.NewTensor(shape, d)
+	case []int8:
+		if t.DType() == tensor.Int8 {
+			return ortgo.NewTensor(shape, d)
+		}
+	case []uint8:
+		if t.DType() == tensor.Uint8 {
+			return ortgo.NewTensor(shape, d)
+		}
+	case []int16:
+		return ortgo.NewTensor(shape, d)
+	case []uint16:
+		return ortgo.NewTensor(shape, d)
+	case []int32:
+		return ortgo.NewTensor(shape, d)
+	case []uint32:
+		return ortgo.NewTensor(shape, d)
+	case []int64:
+		return ortgo.NewTensor(shape, d)
+	case []uint64:
+		return ortgo.NewTensor(shape, d)
+	case []bool:
+		return ortgo.NewTensor(shape, d)
+	case []string:
+		st, err := ortgo.NewStringTensor(shape)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.SetContents(d); err != nil {
+			st.Destroy()
+			return nil, err
+		}
+		return st, nil
+	}
+	if isHalf(t.DType()) {
+		var b []byte
+		switch d := t.Data().(type) {
+		case []tensor.BFloat16:
+			if len(d) > 0 {
+				b = unsafe.Slice((*byte)(unsafe.Pointer(&d[0])), 2*len(d))
+			}
+		default:
+			raw, err := tensor.Bytes(t)
+			if err != nil {
+				return nil, err
+			}
+			b = raw
+		}
+		return ortgo.NewCustomDataTensor(shape, b, ortgo.TensorElementDataType(t.DType()))
+	}
+	b, err := tensor.Bytes(t)
+	if err != nil {
+		return nil, err
+	}
+	return ortgo.NewCustomDataTensor(shape, b, ortgo.TensorElementDataType(t.DType()))
+}
+
+func fromValue(v ortgo.Value) (*tensor.Tensor, error) {
+	shape := []int64(v.GetShape())
+	switch x := v.(type) {
+	case *ortgo.Tensor[float32]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[float64]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[int8]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[uint8]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[int16]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[uint16]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[int32]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[uint32]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[int64]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[uint64]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.Tensor[bool]:
+		return tensor.New(shape, x.GetData())
+	case *ortgo.StringTensor:
+		s, err := x.GetContents()
+		if err != nil {
+			return nil, err
+		}
+		return tensor.New(shape, s)
+	case *ortgo.CustomDataTensor:
+		return tensor.FromBytes(tensor.DType(x.DataType()), shape, x.GetData())
+	}
+	return nil, fmt.Errorf("ONNX Runtime returned a %T, which infer cannot read (sequence or map outputs are not supported)", v)
+}

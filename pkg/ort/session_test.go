@@ -1,0 +1,272 @@
+package ort_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/x448/float16"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/infer-ml/infer/internal/testmodels"
+	"github.com/infer-ml/infer/internal/testutil"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+func mlpBytes(t *testing.T) ([]byte, *onnxpb.ModelProto) {
+	t.Helper()
+	m := testmodels.MLP(testmodels.MLPConfig{Seed: 1})
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, m
+}
+
+func ramp(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(math.Sin(float64(i)))
+	}
+	return v
+}
+
+func TestRunMLPWithExtraOutputs(t *testing.T) {
+	testutil.InitORT(t)
+	b, m := mlpBytes(t)
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Provider.Name != ort.CPU || len(s.Skipped) != 0 {
+		t.Fatalf("provider %v skipped %v", s.Provider, s.Skipped)
+	}
+	in := s.Inputs()
+	if len(in) != 1 || in[0].DType != tensor.Float32 || in[0].Shape[0] != -1 || in[0].DimParams[0] != "N" {
+		t.Fatalf("inputs %+v", in)
+	}
+	x := tensor.MustNew([]int64{3, 64}, ramp(3*64))
+	out, err := s.Run(map[string]*tensor.Tensor{in[0].Name: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := out[s.Outputs()[0].Name]
+	if logits == nil || logits.Shape()[0] != 3 || logits.Shape()[1] != 10 {
+		t.Fatalf("logits %v", logits)
+	}
+
+	// Expose the first hidden activation: the main output must not change.
+	hidden := m.Graph.Node[1].Output[0]
+	s2, err := ort.NewSession(b, ort.Options{ExtraOutputs: []string{hidden}, OptLevel: ort.OptDisable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	out2, err := s2.Run(map[string]*tensor.Tensor{in[0].Name: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := out2[hidden]
+	if h == nil || h.Shape()[0] != 3 {
+		t.Fatalf("extra output %q = %v", hidden, h)
+	}
+	a, c := tensor.Values[float32](logits), tensor.Values[float32](out2[s.Outputs()[0].Name])
+	for i := range a {
+		if math.Abs(float64(a[i]-c[i])) > 1e-5 {
+			t.Fatalf("logits changed with extra outputs: %v vs %v", a[i], c[i])
+		}
+	}
+	if _, err := ort.NewSession(b, ort.Options{ExtraOutputs: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown extra output: %v", err)
+	}
+}
+
+func TestRunRejectsBadInputs(t *testing.T) {
+	testutil.InitORT(t)
+	b, _ := mlpBytes(t)
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name := s.Inputs()[0].Name
+	cases := map[string]map[string]*tensor.Tensor{
+		"missing model input": {},
+		"expects float32":     {name: tensor.MustNew([]int64{1, 64}, make([]float64, 64))},
+		"expects [N,64]":      {name: tensor.MustNew([]int64{1, 63}, make([]float32, 63))},
+		"expects rank 2":      {name: tensor.MustNew([]int64{64}, make([]float32, 64))},
+		"not an input":        {name: tensor.MustNew([]int64{1, 64}, make([]float32, 64)), "extra": tensor.MustNew([]int64{1}, []float32{1})},
+	}
+	for want, in := range cases {
+		if _, err := s.Run(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v", want, err)
+		}
+	}
+}
+
+func TestConcurrentRun(t *testing.T) {
+	testutil.InitORT(t)
+	b, _ := mlpBytes(t)
+	s, err := ort.NewSession(b, ort.Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name := s.Inputs()[0].Name
+	x := tensor.MustNew([]int64{2, 64}, ramp(128))
+	want, err := s.Run(map[string]*tensor.Tensor{name: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := tensor.Values[float32](want["logits"])
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				got, err := s.Run(map[string]*tensor.Tensor{name: x})
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				for j, v := range tensor.Values[float32](got["logits"]) {
+					if v != ref[j] {
+						errs <- "concurrent run differs"
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+}
+
+// float16 inputs and outputs round-trip exactly (outputs are read through
+// an appended Cast, see castHalfOutputs).
+func TestFloat16IO(t *testing.T) {
+	testutil.InitORT(t)
+	bld := testmodels.NewBuilder("half", 17)
+	x := bld.Input("x", tensor.Float16, "N", 5)
+	y := bld.Op("Relu", []string{x})
+	bld.Node("Identity", []string{y}, []string{"y"})
+	bld.Output("y", tensor.Float16, "N", 5)
+	b, err := proto.Marshal(bld.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	vals := make([]float16.Float16, 10)
+	for i := range vals {
+		vals[i] = float16.Fromfloat32(float32(i) - 4.75)
+	}
+	out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.MustNew([]int64{2, 5}, vals)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out["y"]
+	if got == nil || got.DType() != tensor.Float16 {
+		t.Fatalf("y = %v (outputs %v)", got, out)
+	}
+	for i, v := range tensor.Values[float16.Float16](got) {
+		want := vals[i].Float32()
+		if want < 0 {
+			want = 0
+		}
+		if v.Float32() != want {
+			t.Fatalf("y[%d] = %v, want %v", i, v.Float32(), want)
+		}
+	}
+}
+
+func TestProvidersNeverFallBackSilently(t *testing.T) {
+	info := testutil.InitORT(t)
+	b, _ := mlpBytes(t)
+	// One provider that cannot start here: an error naming it and the library.
+	ps, err := ort.ParseProviders("tensorrt", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ort.NewSession(b, ort.Options{Providers: ps})
+	if err == nil {
+		t.Skip("TensorRT started: this machine has a GPU build and device")
+	}
+	if !strings.Contains(err.Error(), "tensorrt") || !strings.Contains(err.Error(), info.Path) {
+		t.Fatalf("error should name the provider and library: %v", err)
+	}
+	// An explicit fallback list runs on CPU and records why the others failed.
+	ps, err = ort.ParseProviders("tensorrt,cuda,cpu", []string{"fp16=true", "tensorrt.engine_cache=/tmp/x", "device_id=0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(b, ort.Options{Providers: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Provider.Name != ort.CPU || len(s.Skipped) != 2 || s.Skipped[0].Reason == "" {
+		t.Fatalf("provider %v skipped %+v", s.Provider, s.Skipped)
+	}
+}
+
+func TestParseProviders(t *testing.T) {
+	bad := map[string][2]any{
+		"unknown execution provider": {"gpu", nil},
+		"listed twice":               {"cpu,cpu", nil},
+		"want key=value":             {"cuda", []string{"device_id"}},
+		"applies to no provider":     {"cpu", []string{"fp16=1"}},
+	}
+	for want, c := range bad {
+		var opts []string
+		if c[1] != nil {
+			opts = c[1].([]string)
+		}
+		if _, err := ort.ParseProviders(c[0].(string), opts); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: got %v", c, err)
+		}
+	}
+	ps, err := ort.ParseProviders("trt,cuda", []string{"fp16=1", "device_id=1", "cuda.gpu_mem_limit=1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].Name != ort.TensorRT || ps[0].Options["fp16"] != "1" || ps[0].Options["device_id"] != "1" || ps[1].Options["device_id"] != "1" || ps[1].Options["gpu_mem_limit"] != "1000" {
+		t.Fatalf("%+v", ps)
+	}
+	if _, ok := ps[0].Options["gpu_mem_limit"]; ok {
+		t.Fatal("cuda-only option given to tensorrt")
+	}
+}
+
+func TestOptimizedModelPath(t *testing.T) {
+	testutil.InitORT(t)
+	b, _ := mlpBytes(t)
+	p := filepath.Join(t.TempDir(), "opt.onnx")
+	s, err := ort.NewSession(b, ort.Options{OptimizedModelPath: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil || len(m.Graph.Node) == 0 {
+		t.Fatalf("optimized model unreadable: %v", err)
+	}
+}
