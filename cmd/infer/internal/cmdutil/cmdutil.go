@@ -1,0 +1,104 @@
+// Package cmdutil holds what every infer command shares: I/O streams, the
+// exit-code error kinds, ONNX Runtime start-up and common flags.
+package cmdutil
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+
+	"github.com/infer-ml/infer/pkg/ort"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+	ExitGate  = 3
+)
+
+// IOStreams are the command's standard streams.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// ErrTerminal reports whether ErrOut is a terminal (progress bars go
+	// there only then).
+	ErrTerminal bool
+}
+
+// NewIOStreams wraps the process streams.
+func NewIOStreams(in io.Reader, out, errOut io.Writer) *IOStreams {
+	s := &IOStreams{In: in, Out: out, ErrOut: errOut}
+	if f, ok := errOut.(*os.File); ok {
+		s.ErrTerminal = term.IsTerminal(int(f.Fd()))
+	}
+	return s
+}
+
+// Factory gives commands their shared dependencies.
+type Factory struct {
+	IO *IOStreams
+	// ORTLib is the --ort-lib flag value.
+	ORTLib string
+}
+
+// InitORT loads the ONNX Runtime library chosen by --ort-lib, the
+// environment or the default lookup.
+func (f *Factory) InitORT() (ort.LibraryInfo, error) {
+	return ort.Init(f.ORTLib)
+}
+
+// UsageError is a bad flag or argument: exit 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef builds a UsageError.
+func Usagef(format string, a ...any) error {
+	return &UsageError{fmt.Errorf(format, a...)}
+}
+
+// GateError is a failed quality gate: exit 3, after the artifact and report
+// were written.
+type GateError struct{ Err error }
+
+func (e *GateError) Error() string { return e.Err.Error() }
+func (e *GateError) Unwrap() error { return e.Err }
+
+// Gatef builds a GateError.
+func Gatef(format string, a ...any) error {
+	return &GateError{fmt.Errorf(format, a...)}
+}
+
+// ErrSilent exits 1 (or the wrapped kind's code) without printing: the
+// command already said what went wrong.
+var ErrSilent = errors.New("silent")
+
+// ExitCode maps an error to the process exit code.
+func ExitCode(err error) int {
+	var u *UsageError
+	var g *GateError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &u):
+		return ExitUsage
+	case errors.As(err, &g):
+		return ExitGate
+	}
+	return ExitError
+}
+
+// WriteJSON prints v as indented JSON.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,186 @@
+package cmdutil
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
+
+	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/graph"
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/progress"
+)
+
+// DataFlags select and batch the data a command runs on.
+type DataFlags struct {
+	Data      string
+	BatchSize int
+	Limit     int
+	Offset    int
+	Shapes    []string
+	Seed      int64
+	Samples   int
+}
+
+// Bind adds --data, --batch-size, --limit, --offset, --shape, --seed and
+// --samples.
+func (d *DataFlags) Bind(fs *pflag.FlagSet, required bool) {
+	usage := "data: an .npz file, a folder of .npz files, an ONNX test-data folder, or \"random\""
+	if required {
+		usage += " (required)"
+	}
+	fs.StringVar(&d.Data, "data", "", usage)
+	fs.IntVar(&d.BatchSize, "batch-size", 0, "samples per run (default 1, or the model's fixed batch size)")
+	fs.IntVar(&d.Limit, "limit", 0, "use at most this many samples (0: all)")
+	fs.IntVar(&d.Offset, "offset", 0, "skip this many samples first")
+	fs.StringSliceVar(&d.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224 (repeatable)")
+	fs.Int64Var(&d.Seed, "seed", 1, "seed for --data random")
+	fs.IntVar(&d.Samples, "samples", 16, "samples to generate for --data random")
+}
+
+// Open opens the data for a model's inputs. Bad flag values are usage
+// errors; bad data is an ordinary error.
+func (d *DataFlags) Open(m *onnx.Model) (dataset.Source, error) {
+	if d.Data == "" {
+		return nil, Usagef("--data is required")
+	}
+	if d.BatchSize < 0 || d.Limit < 0 || d.Offset < 0 || d.Samples <= 0 {
+		return nil, Usagef("--batch-size, --limit and --offset must not be negative, --samples must be positive")
+	}
+	shapes, err := dataset.ParseShapes(d.Shapes)
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("--shape: %w", err)}
+	}
+	return dataset.Open(d.Data, dataset.SpecsFromGraph(m.Proto.GetGraph()), dataset.Options{
+		BatchSize: d.BatchSize, Limit: d.Limit, Offset: d.Offset, Shapes: shapes,
+		Seed: d.Seed, RandomSamples: d.Samples,
+	})
+}
+
+// RuntimeFlags choose the execution provider and threads.
+type RuntimeFlags struct {
+	EP        string
+	EPOptions []string
+	Threads   string
+	OptLevel  string
+}
+
+// Bind adds --ep, --ep-option, --threads and --graph-opt.
+func (r *RuntimeFlags) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&r.EP, "ep", "cpu", "execution provider, or an ordered fallback list: cpu, cuda, tensorrt, e.g. tensorrt,cuda,cpu")
+	fs.StringArrayVar(&r.EPOptions, "ep-option", nil, "provider option KEY=VALUE or PROVIDER.KEY=VALUE (repeatable), e.g. fp16=true, engine_cache=DIR, device_id=1")
+	fs.StringVar(&r.Threads, "threads", "", "ONNX Runtime threads: INTRA[,INTER] (default: ONNX Runtime's choice)")
+	fs.StringVar(&r.OptLevel, "graph-opt", "all", "ONNX Runtime graph optimization level: disable, basic, extended, all")
+}
+
+// Options turns the flags into session options; bad values are usage
+// errors.
+func (r *RuntimeFlags) Options() (ort.Options, error) {
+	ps, err := ort.ParseProviders(r.EP, r.EPOptions)
+	if err != nil {
+		return ort.Options{}, &UsageError{Err: err}
+	}
+	lvl, err := ort.ParseOptLevel(r.OptLevel)
+	if err != nil {
+		return ort.Options{}, &UsageError{Err: err}
+	}
+	o := ort.Options{Providers: ps, OptLevel: lvl}
+	if r.Threads != "" {
+		parts := strings.Split(r.Threads, ",")
+		if len(parts) > 2 {
+			return o, Usagef("--threads %q: want INTRA or INTRA,INTER", r.Threads)
+		}
+		for i, p := range parts {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || n < 0 {
+				return o, Usagef("--threads %q: %q is not a thread count", r.Threads, p)
+			}
+			if i == 0 {
+				o.IntraOpThreads = n
+			} else {
+				o.InterOpThreads = n
+			}
+		}
+	}
+	return o, nil
+}
+
+// LoadModel loads and validates a model.
+func LoadModel(path string) (*onnx.Model, error) {
+	m, err := onnx.Load(path, onnx.LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if err := graph.Validate(m.Proto); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// OpenSession starts an ONNX Runtime session for a loaded model: from the
+// file when it has external data (so models over 2 GiB work), else from
+// memory.
+func (f *Factory) OpenSession(m *onnx.Model, opts ort.Options) (*ort.Session, error) {
+	if _, err := f.InitORT(); err != nil {
+		return nil, err
+	}
+	var s *ort.Session
+	var err error
+	if len(m.ExternalFiles) > 0 && m.Path != "" && len(opts.ExtraOutputs) == 0 {
+		s, err = ort.NewSessionFromFile(m.Path, opts)
+	} else {
+		s, err = ort.NewSessionFromModel(m.Proto, opts)
+	}
+	if err != nil {
+		if m.Path != "" {
+			return nil, fmt.Errorf("%s: %w", m.Path, err)
+		}
+		return nil, err
+	}
+	for _, sk := range s.Skipped {
+		fmt.Fprintf(f.IO.ErrOut, "infer: provider %s did not start (%s); running on %s\n", sk.Provider.Name, sk.Reason, s.Provider.Name)
+	}
+	return s, nil
+}
+
+// Progress returns a bar on stderr when it is a terminal and progress is
+// not disabled, else progress.Nop.
+func (f *Factory) Progress(disabled bool) progress.Reporter {
+	if disabled || !f.IO.ErrTerminal {
+		return progress.Nop
+	}
+	return &bar{io: f.IO}
+}
+
+type bar struct {
+	io *IOStreams
+	b  *progressbar.ProgressBar
+}
+
+func (b *bar) Start(what string, total int64) {
+	b.b = progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(b.io.ErrOut),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(100_000_000),
+	)
+}
+
+func (b *bar) Add(n int64) {
+	if b.b != nil {
+		b.b.Add64(n)
+	}
+}
+
+func (b *bar) Done() {
+	if b.b != nil {
+		b.b.Finish()
+		b.b = nil
+	}
+}

@@ -1,0 +1,119 @@
+// Package root assembles the infer command tree and maps errors to exit
+// codes and one-line messages.
+package root
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
+	"github.com/infer-ml/infer/cmd/infer/internal/comparecmd"
+	"github.com/infer-ml/infer/cmd/infer/internal/evalcmd"
+	"github.com/infer-ml/infer/cmd/infer/internal/inspectcmd"
+	"github.com/infer-ml/infer/cmd/infer/internal/versioncmd"
+	"github.com/infer-ml/infer/internal/buildinfo"
+)
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "infer <command> MODEL [flags]",
+		Short: "Make ONNX models cheaper to serve, and prove they still answer like the original",
+		Long: `infer quantizes, prunes and distills ONNX models, checks the result against
+the original on data, and measures its speed on ONNX Runtime execution
+providers (CPU, CUDA, TensorRT). It is made for CI scripts.
+
+Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
+		Example: `  infer inspect model.onnx
+  infer eval model.onnx --data test.npz
+  infer compare model.onnx model.int8.onnx --data test.npz --max-accuracy-drop 0.5`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       buildinfo.String(),
+	}
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetIn(f.IO.In)
+	cmd.PersistentFlags().StringVar(&f.ORTLib, "ort-lib", "", "ONNX Runtime shared library to load (else $INFER_ORT_LIB, $ONNXRUNTIME_SHARED_LIBRARY_PATH, .ort/, the system)")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.UsageError{Err: fmt.Errorf("%w (see infer %s --help)", err, c.Name())}
+	})
+	cmd.AddCommand(
+		versioncmd.NewCmd(f, nil),
+		inspectcmd.NewCmd(f, nil),
+		evalcmd.NewCmd(f, nil),
+		comparecmd.NewCmd(f, nil),
+	)
+	return cmd
+}
+
+// Main runs infer with args and returns the process exit code.
+func Main(args []string, in io.Reader, out, errOut io.Writer) (code int) {
+	f := &cmdutil.Factory{IO: cmdutil.NewIOStreams(in, out, errOut)}
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	verb := ""
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(errOut, "infer: %sinternal error: %v (please report this)\n", verbPrefix(verb), r)
+			if os.Getenv("INFER_DEBUG") != "" {
+				errOut.Write(debug.Stack())
+			}
+			code = cmdutil.ExitError
+		}
+	}()
+	if len(args) > 0 {
+		verb = args[0]
+	}
+	c, err := cmd.ExecuteC()
+	if c != nil && c != cmd {
+		verb = c.Name()
+	} else if err != nil && c == cmd && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		// Unknown command: cobra reports it from the root.
+		err = &cmdutil.UsageError{Err: err}
+		verb = ""
+	}
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	if isCobraUsage(err) {
+		err = &cmdutil.UsageError{Err: err}
+	}
+	if !errors.Is(err, cmdutil.ErrSilent) {
+		fmt.Fprintf(errOut, "infer: %s%s\n", verbPrefix(verb), oneLine(err.Error()))
+	}
+	return cmdutil.ExitCode(err)
+}
+
+func verbPrefix(verb string) string {
+	if verb == "" || strings.HasPrefix(verb, "-") {
+		return ""
+	}
+	return verb + ": "
+}
+
+// isCobraUsage recognises cobra's own argument errors.
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		rest := strings.Fields(s[i:])
+		s = s[:i] + " " + strings.Join(rest, " ")
+	}
+	return s
+}

@@ -1,0 +1,212 @@
+package inspect
+
+import (
+	"fmt"
+
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// Shapes runs the model once in ONNX Runtime on zero-valued inputs with every
+// intermediate value of the main graph exposed and returns each value's
+// shape. dims gives sizes for dynamic input dimensions by name (default 1).
+// The caller must have loaded ONNX Runtime (ort.Init).
+func Shapes(m *onnxpb.ModelProto, dims map[string]int64) (map[string][]int64, error) {
+	g := m.GetGraph()
+	var extra []string
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			if o != "" {
+				extra = append(extra, o)
+			}
+		}
+	}
+	s, err := ort.NewSessionFromModel(m, ort.Options{ExtraOutputs: extra, OptLevel: ort.OptDisable, IntraOpThreads: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	feeds := map[string]*tensor.Tensor{}
+	for _, in := range s.Inputs() {
+		if in.DType == tensor.Undefined || in.Shape == nil {
+			return nil, fmt.Errorf("input %q has no declared type and shape", in.Name)
+		}
+		shape := make([]int64, len(in.Shape))
+		for i, d := range in.Shape {
+			switch {
+			case d >= 0:
+				shape[i] = d
+			case dims[in.DimParams[i]] > 0:
+				shape[i] = dims[in.DimParams[i]]
+			default:
+				shape[i] = 1
+			}
+		}
+		t, err := tensor.Zeros(in.DType, shape)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		feeds[in.Name] = t
+	}
+	out, err := s.Run(feeds)
+	if err != nil {
+		return nil, err
+	}
+	shapes := map[string][]int64{}
+	for name, t := range out {
+		shapes[name] = t.Shape()
+	}
+	for name, t := range feeds {
+		shapes[name] = t.Shape()
+	}
+	return shapes, nil
+}
+
+// staticShapes reads shapes from initializers, value_info, inputs and
+// outputs where every dimension is a number.
+func staticShapes(g *onnxpb.GraphProto) map[string][]int64 {
+	shapes := map[string][]int64{}
+	add := func(v *onnxpb.ValueInfoProto) {
+		sh := v.GetType().GetTensorType().GetShape()
+		if sh == nil {
+			return
+		}
+		var dims []int64
+		for _, d := range sh.GetDim() {
+			x, ok := d.Value.(*onnxpb.TensorShapeProto_Dimension_DimValue)
+			if !ok {
+				return
+			}
+			dims = append(dims, x.DimValue)
+		}
+		shapes[v.GetName()] = dims
+	}
+	for _, vs := range [][]*onnxpb.ValueInfoProto{g.GetInput(), g.GetOutput(), g.GetValueInfo()} {
+		for _, v := range vs {
+			add(v)
+		}
+	}
+	return shapes
+}
+
+func estimateFLOPs(m *onnxpb.ModelProto, shapes map[string][]int64) FLOPs {
+	g := m.GetGraph()
+	f := FLOPs{ByOp: map[string]int64{}, Source: "onnxruntime"}
+	if shapes == nil {
+		shapes = staticShapes(g)
+		f.Source = "value_info"
+		f.Note = "shapes from the model's value_info only; run with ONNX Runtime available for a complete estimate"
+	}
+	for _, t := range g.GetInitializer() {
+		if _, ok := shapes[t.GetName()]; !ok {
+			shapes[t.GetName()] = t.GetDims()
+		}
+	}
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "Constant" {
+			for _, a := range n.GetAttribute() {
+				if a.GetName() == "value" && a.GetT() != nil && len(n.GetOutput()) > 0 {
+					shapes[n.GetOutput()[0]] = a.GetT().GetDims()
+				}
+			}
+		}
+	}
+	for _, n := range g.GetNode() {
+		v, counted, ok := nodeFLOPs(n, shapes)
+		if !counted {
+			continue
+		}
+		if !ok {
+			f.Unknown++
+			continue
+		}
+		f.Counted++
+		f.Total += v
+		f.ByOp[n.GetOpType()] += v
+	}
+	if f.Counted == 0 && f.Unknown > 0 {
+		f.Source = "none"
+	}
+	return f
+}
+
+func prod(s []int64) int64 {
+	p := int64(1)
+	for _, d := range s {
+		p *= d
+	}
+	return p
+}
+
+func intAttr(n *onnxpb.NodeProto, name string, def int64) int64 {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a.GetI()
+		}
+	}
+	return def
+}
+
+// nodeFLOPs returns the estimate, whether the op type is one that is
+// counted, and whether the shapes it needs were known.
+func nodeFLOPs(n *onnxpb.NodeProto, shapes map[string][]int64) (int64, bool, bool) {
+	in := func(i int) []int64 {
+		if i < len(n.GetInput()) {
+			return shapes[n.GetInput()[i]]
+		}
+		return nil
+	}
+	var out []int64
+	if len(n.GetOutput()) > 0 {
+		out = shapes[n.GetOutput()[0]]
+	}
+	switch n.GetOpType() {
+	case "Conv", "ConvInteger", "QLinearConv":
+		wi := 1
+		if n.GetOpType() == "QLinearConv" {
+			wi = 3
+		}
+		w := in(wi)
+		if len(w) < 3 || len(out) < 3 {
+			return 0, true, false
+		}
+		// Each output element: Cin/group × kernel multiply-adds.
+		return 2 * prod(out) * prod(w[1:]), true, true
+	case "ConvTranspose":
+		x, w := in(0), in(1)
+		if len(w) < 3 || len(x) < 3 {
+			return 0, true, false
+		}
+		// Each input element scatters into Cout/group × kernel outputs.
+		return 2 * prod(x) * prod(w[1:]), true, true
+	case "MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul":
+		ai := 0
+		if n.GetOpType() == "QLinearMatMul" {
+			ai = 0
+		}
+		a := in(ai)
+		if len(a) == 0 || out == nil {
+			return 0, true, false
+		}
+		k := a[len(a)-1]
+		return 2 * prod(out) * k, true, true
+	case "MatMulNBits":
+		k := intAttr(n, "K", 0)
+		if k == 0 || out == nil {
+			return 0, true, false
+		}
+		return 2 * prod(out) * k, true, true
+	case "Gemm", "QGemm":
+		a := in(0)
+		if len(a) != 2 || out == nil {
+			return 0, true, false
+		}
+		k := a[1]
+		if intAttr(n, "transA", 0) != 0 {
+			k = a[0]
+		}
+		return 2 * prod(out) * k, true, true
+	}
+	return 0, false, false
+}
