@@ -162,7 +162,7 @@ func Run(opts *Options) error {
 }
 
 func gates(opts *Options, res *eval.Result, r *Report) []string {
-	var failed []string
+	failed := []string{}
 	if opts.MaxAccuracyDrop >= 0 {
 		labelled := false
 		for _, o := range r.Outputs {
