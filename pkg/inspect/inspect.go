@@ -21,23 +21,23 @@ import (
 
 // Summary is what Inspect reports. Its JSON form is `infer inspect --json`.
 type Summary struct {
-	Path            string   `json:"path,omitempty"`
-	SHA256          string   `json:"sha256,omitempty"`
-	FileBytes       int64    `json:"file_bytes"`
-	ExternalBytes   int64    `json:"external_bytes,omitempty"`
-	ExternalFiles   []string `json:"external_files,omitempty"`
-	IRVersion       int64    `json:"ir_version"`
-	Opsets          []Opset  `json:"opsets"`
-	Producer        string   `json:"producer,omitempty"`
-	ProducerVersion string   `json:"producer_version,omitempty"`
-	GraphName       string   `json:"graph_name,omitempty"`
-	Inputs          []Value  `json:"inputs"`
-	Outputs         []Value  `json:"outputs"`
-	Nodes           int      `json:"nodes"`
-	SubgraphNodes   int      `json:"subgraph_nodes,omitempty"`
-	Subgraphs       int      `json:"subgraphs,omitempty"`
-	Functions       int      `json:"functions,omitempty"`
-	Ops             []OpCount `json:"ops"`
+	Path            string       `json:"path,omitempty"`
+	SHA256          string       `json:"sha256,omitempty"`
+	FileBytes       int64        `json:"file_bytes"`
+	ExternalBytes   int64        `json:"external_bytes,omitempty"`
+	ExternalFiles   []string     `json:"external_files,omitempty"`
+	IRVersion       int64        `json:"ir_version"`
+	Opsets          []Opset      `json:"opsets"`
+	Producer        string       `json:"producer,omitempty"`
+	ProducerVersion string       `json:"producer_version,omitempty"`
+	GraphName       string       `json:"graph_name,omitempty"`
+	Inputs          []Value      `json:"inputs"`
+	Outputs         []Value      `json:"outputs"`
+	Nodes           int          `json:"nodes"`
+	SubgraphNodes   int          `json:"subgraph_nodes,omitempty"`
+	Subgraphs       int          `json:"subgraphs,omitempty"`
+	Functions       int          `json:"functions,omitempty"`
+	Ops             []OpCount    `json:"ops"`
 	Params          []ParamGroup `json:"params"`
 	// FloatParams counts elements of floating-point weights (any width).
 	FloatParams int64 `json:"float_params"`

@@ -87,6 +87,7 @@ type Session struct {
 	inputs   []ValueInfo
 	outputs  []ValueInfo
 	outNames []string // names of the ORT-side outputs, parallel to outputs
+	adapters []outputAdapter // parallel to outputs
 	// Provider is the provider the session runs on.
 	Provider Provider
 	// Skipped lists providers tried before Provider, with their reasons.
@@ -140,9 +141,9 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 	s := &Session{inputs: graphInputs(g)}
 	// Work on a copy only when the graph must change.
 	needEdit := len(opts.ExtraOutputs) > 0
-	var halfTypes map[string]tensor.DType
+	var adapters map[string]outputAdapter
 	for _, o := range g.Output {
-		if isHalf(elemType(o)) {
+		if needsAdapter(o) {
 			needEdit = true
 		}
 	}
@@ -152,7 +153,7 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 		if err := addExtraOutputs(g, opts.ExtraOutputs); err != nil {
 			return nil, err
 		}
-		halfTypes = castHalfOutputs(g)
+		adapters = adaptOutputs(m)
 		raw, path = nil, ""
 	}
 	for _, o := range g.Output {
@@ -164,12 +165,13 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 		}
 		vi := valueInfo(o)
 		name := o.GetName()
-		if d, ok := halfTypes[name]; ok {
-			vi.Name = strings.TrimSuffix(name, halfCastSuffix)
-			vi.DType = d
+		a, ok := adapters[name]
+		if ok {
+			vi = a.public
 		}
 		s.outputs = append(s.outputs, vi)
 		s.outNames = append(s.outNames, name)
+		s.adapters = append(s.adapters, a)
 	}
 	if raw == nil && path == "" {
 		var err error
@@ -316,11 +318,11 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 			firstErr = fmt.Errorf("output %q: %w", s.outputs[i].Name, err)
 			continue
 		}
-		if strings.HasSuffix(s.outNames[i], halfCastSuffix) {
-			if t, err = tensor.Cast(t, s.outputs[i].DType); err != nil && firstErr == nil {
+		if t, err = s.adapters[i].undo(t); err != nil {
+			if firstErr == nil {
 				firstErr = fmt.Errorf("output %q: %w", s.outputs[i].Name, err)
-				continue
 			}
+			continue
 		}
 		res[s.outputs[i].Name] = t
 	}
@@ -432,30 +434,86 @@ func addExtraOutputs(g *onnxpb.GraphProto, names []string) error {
 	return nil
 }
 
-const halfCastSuffix = "__infer_as_float32"
+// outputAdapter undoes what adaptOutputs added after an output.
+type outputAdapter struct {
+	public  ValueInfo // the output as the model declares it
+	cast    bool      // read as float32, narrow back to public.DType
+	squeeze bool      // read with a leading axis of 1, drop it
+}
 
-// castHalfOutputs appends a Cast to float32 after each float16/bfloat16
-// graph output. onnxruntime_go copies auto-allocated outputs of those types
-// with the wrong byte count, so Run reads them as float32 (exact) and
-// narrows back.
-func castHalfOutputs(g *onnxpb.GraphProto) map[string]tensor.DType {
-	types := map[string]tensor.DType{}
+func (a outputAdapter) undo(t *tensor.Tensor) (*tensor.Tensor, error) {
+	var err error
+	if a.squeeze {
+		if t, err = t.Reshape(t.Shape()[1:]); err != nil {
+			return nil, err
+		}
+	}
+	if a.cast {
+		return tensor.Cast(t, a.public.DType)
+	}
+	return t, nil
+}
+
+// needsAdapter reports whether onnxruntime_go cannot return the output as
+// it is: float16/bfloat16 outputs it auto-allocates are copied with the
+// wrong byte count, and scalars (or outputs of unknown rank, which may be
+// scalars) are refused ("the shape has no dimensions").
+func needsAdapter(o *onnxpb.ValueInfoProto) bool {
+	tt := o.GetType().GetTensorType()
+	return isHalf(elemType(o)) || tt == nil || tt.GetShape() == nil || len(tt.GetShape().GetDim()) == 0
+}
+
+// adaptOutputs appends, after each output that needs it, a Cast to float32
+// (exact for half types) and an Unsqueeze adding a leading axis, and
+// renames the graph output to the adapted value. Run undoes both.
+func adaptOutputs(m *onnxpb.ModelProto) map[string]outputAdapter {
+	g := m.Graph
+	opset := int64(0)
+	for _, o := range m.GetOpsetImport() {
+		if o.GetDomain() == "" || o.GetDomain() == "ai.onnx" {
+			opset = o.GetVersion()
+		}
+	}
+	adapters := map[string]outputAdapter{}
 	for i, o := range g.Output {
-		if !isHalf(elemType(o)) {
+		if !needsAdapter(o) || (o.GetType() != nil && o.GetType().GetTensorType() == nil) {
 			continue
 		}
-		name := o.GetName() + halfCastSuffix
-		g.Node = append(g.Node, &onnxpb.NodeProto{
-			OpType: "Cast", Name: name, Input: []string{o.GetName()}, Output: []string{name},
-			Attribute: []*onnxpb.AttributeProto{{Name: "to", Type: onnxpb.AttributeProto_INT, I: int64(tensor.Float32)}},
-		})
-		no := proto.Clone(o).(*onnxpb.ValueInfoProto)
-		no.Name = name
-		no.Type.GetTensorType().ElemType = int32(tensor.Float32)
-		g.Output[i] = no
-		types[name] = elemType(o)
+		a := outputAdapter{public: valueInfo(o)}
+		name := o.GetName()
+		cur := name
+		if isHalf(elemType(o)) {
+			a.cast = true
+			next := name + "__infer_as_float32"
+			g.Node = append(g.Node, &onnxpb.NodeProto{
+				OpType: "Cast", Name: next, Input: []string{cur}, Output: []string{next},
+				Attribute: []*onnxpb.AttributeProto{{Name: "to", Type: onnxpb.AttributeProto_INT, I: int64(tensor.Float32)}},
+			})
+			cur = next
+		}
+		tt := o.GetType().GetTensorType()
+		if tt == nil || tt.GetShape() == nil || len(tt.GetShape().GetDim()) == 0 {
+			a.squeeze = true
+			next := name + "__infer_unsqueezed"
+			n := &onnxpb.NodeProto{OpType: "Unsqueeze", Name: next, Input: []string{cur}, Output: []string{next}}
+			if opset >= 13 {
+				axes := next + "_axes"
+				g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: axes, DataType: int32(tensor.Int64), Dims: []int64{1}, Int64Data: []int64{0}})
+				n.Input = append(n.Input, axes)
+			} else {
+				n.Attribute = []*onnxpb.AttributeProto{{Name: "axes", Type: onnxpb.AttributeProto_INTS, Ints: []int64{0}}}
+			}
+			g.Node = append(g.Node, n)
+			cur = next
+		}
+		out := &onnxpb.ValueInfoProto{Name: cur}
+		if a.cast {
+			out.Type = &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(tensor.Float32)}}}
+		}
+		g.Output[i] = out
+		adapters[cur] = a
 	}
-	return types
+	return adapters
 }
 
 func toValue(t *tensor.Tensor) (ortgo.Value, error) {

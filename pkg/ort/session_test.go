@@ -270,3 +270,36 @@ func TestOptimizedModelPath(t *testing.T) {
 		t.Fatalf("optimized model unreadable: %v", err)
 	}
 }
+
+// Scalar outputs and extra outputs of unknown rank come back with their
+// true shape (read through an appended Unsqueeze, see adaptOutputs).
+func TestScalarOutputs(t *testing.T) {
+	testutil.InitORT(t)
+	for _, opset := range []int64{11, 17} {
+		bld := testmodels.NewBuilder("scalar", opset)
+		x := bld.Input("x", tensor.Float32, 2, 3)
+		r := bld.Op("Relu", []string{x})
+		bld.Node("ReduceSum", []string{r}, []string{"total"}, testmodels.AttrInt("keepdims", 0))
+		bld.Output("total", tensor.Float32)
+		b, err := proto.Marshal(bld.Model())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ort.NewSession(b, ort.Options{ExtraOutputs: []string{r}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.MustNew([]int64{2, 3}, []float32{1, -2, 3, -4, 5, 6})})
+		s.Close()
+		if err != nil {
+			t.Fatalf("opset %d: %v", opset, err)
+		}
+		tot := out["total"]
+		if tot == nil || len(tot.Shape()) != 0 || tensor.Values[float32](tot)[0] != 15 {
+			t.Fatalf("opset %d: total = %v %v", opset, tot, out)
+		}
+		if h := out[r]; h == nil || len(h.Shape()) != 2 || h.Shape()[1] != 3 {
+			t.Fatalf("opset %d: extra output %v", opset, out[r])
+		}
+	}
+}
