@@ -1,0 +1,101 @@
+package tensor
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+)
+
+// RowLen returns the number of elements in one row: the product of the
+// dimensions after the first (1 for a vector, 0 for a scalar, which has no
+// rows).
+func (t *Tensor) RowLen() int {
+	if len(t.shape) == 0 {
+		return 0
+	}
+	n := 1
+	for _, d := range t.shape[1:] {
+		n *= int(d)
+	}
+	return n
+}
+
+// Rows returns rows [start, end) along the first axis as a tensor that
+// shares t's data. It returns an error for a scalar or a range outside
+// 0..shape[0].
+func (t *Tensor) Rows(start, end int) (*Tensor, error) {
+	if len(t.shape) == 0 {
+		return nil, fmt.Errorf("scalar %s tensor has no rows", t.dtype)
+	}
+	if start < 0 || end < start || int64(end) > t.shape[0] {
+		return nil, fmt.Errorf("rows [%d, %d) are outside tensor %v", start, end, t)
+	}
+	rl := t.RowLen()
+	shape := append([]int64{int64(end - start)}, t.shape[1:]...)
+	data := reflect.ValueOf(t.data).Slice(start*rl, end*rl).Interface()
+	return &Tensor{dtype: t.dtype, shape: shape, data: data}, nil
+}
+
+// TakeRows returns a new tensor made of the given rows of t, in order
+// (rows may repeat). It returns an error for a scalar or a row index
+// outside 0..shape[0]-1.
+func (t *Tensor) TakeRows(rows []int) (*Tensor, error) {
+	if len(t.shape) == 0 {
+		return nil, fmt.Errorf("scalar %s tensor has no rows", t.dtype)
+	}
+	shape := append([]int64{int64(len(rows))}, t.shape[1:]...)
+	out, err := Zeros(t.dtype, shape)
+	if err != nil {
+		return nil, err
+	}
+	rl := t.RowLen()
+	src, dst := reflect.ValueOf(t.data), reflect.ValueOf(out.data)
+	for i, r := range rows {
+		if r < 0 || int64(r) >= t.shape[0] {
+			return nil, fmt.Errorf("row %d is outside tensor %v", r, t)
+		}
+		reflect.Copy(dst.Slice(i*rl, (i+1)*rl), src.Slice(r*rl, (r+1)*rl))
+	}
+	return out, nil
+}
+
+// Concat joins tensors along the first axis into a new tensor. It returns
+// an error when there are none, when one is nil or a scalar, or when their
+// dtypes or dimensions after the first differ.
+func Concat(ts ...*Tensor) (*Tensor, error) {
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("concat: no tensors")
+	}
+	rows := int64(0)
+	for i, t := range ts {
+		if t == nil {
+			return nil, fmt.Errorf("concat: tensor %d is nil", i)
+		}
+		if len(t.shape) == 0 {
+			return nil, fmt.Errorf("concat: tensor %d is a scalar", i)
+		}
+		if t.dtype != ts[0].dtype || !slices.Equal(t.shape[1:], ts[0].shape[1:]) {
+			return nil, fmt.Errorf("concat: tensor %d is %v, tensor 0 is %v", i, t, ts[0])
+		}
+		rows += t.shape[0]
+	}
+	shape := append([]int64{rows}, ts[0].shape[1:]...)
+	out, err := Zeros(ts[0].dtype, shape)
+	if err != nil {
+		return nil, fmt.Errorf("concat: %w", err)
+	}
+	dst := reflect.ValueOf(out.data)
+	at := 0
+	for _, t := range ts {
+		at += reflect.Copy(dst.Slice(at, dst.Len()), reflect.ValueOf(t.data))
+	}
+	return out, nil
+}
+
+// Clone returns a deep copy of t.
+func (t *Tensor) Clone() *Tensor {
+	v := reflect.ValueOf(t.data)
+	data := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+	reflect.Copy(data, v)
+	return &Tensor{dtype: t.dtype, shape: append([]int64{}, t.shape...), data: data.Interface()}
+}
