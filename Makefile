@@ -53,9 +53,11 @@ demo: setup fixtures build
 bench: setup fixtures
 	go test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./... | tee bench.out
 
-## fuzz: run each fuzzer for FUZZTIME
+## fuzz: run each fuzzer for FUZZTIME (their seed corpora run in make test)
 fuzz: setup
-	go test ./pkg/onnx -run '^$$' -fuzz FuzzLoadBytes -fuzztime $(FUZZTIME)
+	go test ./pkg/onnx -run '^$$' -fuzz '^FuzzLoadBytes$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/tensor -run '^$$' -fuzz '^FuzzReadNPY$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/tensor -run '^$$' -fuzz '^FuzzFromProto$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -f infer bench.out
