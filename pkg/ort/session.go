@@ -153,6 +153,9 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 		if err := addExtraOutputs(g, opts.ExtraOutputs); err != nil {
 			return nil, err
 		}
+		if err := typeHalfExtras(m); err != nil {
+			return nil, err
+		}
 		adapters = adaptOutputs(m)
 		raw, path = nil, ""
 	}
@@ -432,6 +435,72 @@ func addExtraOutputs(g *onnxpb.GraphProto, names []string) error {
 		}
 	}
 	return nil
+}
+
+// typeHalfExtras gives untyped graph outputs (extra outputs without
+// value_info) their element type when the model may hold float16 or
+// bfloat16 values, so adaptOutputs can read them as float32. It asks ONNX
+// Runtime, which costs one more session creation, so only then.
+func typeHalfExtras(m *onnxpb.ModelProto) error {
+	untyped := map[string]*onnxpb.ValueInfoProto{}
+	for _, o := range m.Graph.Output {
+		if o.GetType().GetTensorType().GetElemType() == 0 {
+			untyped[o.GetName()] = o
+		}
+	}
+	if len(untyped) == 0 || !mentionsHalf(m.Graph) {
+		return nil
+	}
+	raw, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("serialize model: %w", err)
+	}
+	_, outs, err := ortgo.GetInputOutputInfoWithONNXData(raw)
+	if err != nil {
+		return fmt.Errorf("onnxruntime: %s", oneLine(err.Error()))
+	}
+	for _, info := range outs {
+		o, ok := untyped[info.Name]
+		if !ok || info.OrtValueType != ortgo.ONNXTypeTensor {
+			continue
+		}
+		o.Type = &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(info.DataType)}}}
+	}
+	return nil
+}
+
+// mentionsHalf reports whether a graph (or its subgraphs) declares,
+// stores or casts to float16/bfloat16, or uses a contrib-domain operator.
+func mentionsHalf(g *onnxpb.GraphProto) bool {
+	half := func(t int32) bool { return isHalf(tensor.DType(t)) }
+	for _, vs := range [][]*onnxpb.ValueInfoProto{g.Input, g.Output, g.ValueInfo} {
+		for _, v := range vs {
+			if half(v.GetType().GetTensorType().GetElemType()) {
+				return true
+			}
+		}
+	}
+	for _, t := range g.Initializer {
+		if half(t.GetDataType()) {
+			return true
+		}
+	}
+	for _, n := range g.Node {
+		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
+			return true
+		}
+		for _, a := range n.Attribute {
+			if (n.GetOpType() == "Cast" && a.GetName() == "to" && half(int32(a.GetI()))) || (a.GetT() != nil && half(a.GetT().GetDataType())) {
+				return true
+			}
+			for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
+				if sg != nil && mentionsHalf(sg) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // outputAdapter undoes what adaptOutputs added after an output.

@@ -303,3 +303,38 @@ func TestScalarOutputs(t *testing.T) {
 		}
 	}
 }
+
+// An intermediate float16 value exposed as an extra output has no declared
+// type; it still comes back exactly.
+func TestHalfExtraOutput(t *testing.T) {
+	testutil.InitORT(t)
+	bld := testmodels.NewBuilder("halfextra", 17)
+	x := bld.Input("x", tensor.Float32, 4)
+	h := bld.Op("Cast", []string{x}, testmodels.AttrInt("to", int64(tensor.Float16)))
+	r := bld.Op("Relu", []string{h})
+	bld.Node("Cast", []string{r}, []string{"y"}, testmodels.AttrInt("to", int64(tensor.Float32)))
+	bld.Output("y", tensor.Float32, 4)
+	b, err := proto.Marshal(bld.Model())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.NewSession(b, ort.Options{ExtraOutputs: []string{h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.MustNew([]int64{4}, []float32{1.5, -2, 65504, 0.1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out[h]
+	if got == nil || got.DType() != tensor.Float16 {
+		t.Fatalf("extra %q = %v", h, got)
+	}
+	want := []float32{1.5, -2, 65504, float16.Fromfloat32(0.1).Float32()}
+	for i, v := range tensor.Values[float16.Float16](got) {
+		if v.Float32() != want[i] {
+			t.Fatalf("[%d] = %v, want %v", i, v.Float32(), want[i])
+		}
+	}
+}
