@@ -1,116 +1,60 @@
 package testmodels
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
 	"math"
-	"os"
+	"slices"
 	"testing"
 
+	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
-	ort "github.com/yalue/onnxruntime_go"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
-// ortErr says why ONNX Runtime is unavailable; nil once it is initialised.
-// The ORT environment is process-global, so TestMain sets it up once.
-var ortErr = errors.New("ONNX Runtime not initialised")
-
-func TestMain(m *testing.M) {
-	lib, err := ORTLibrary()
-	if err != nil {
-		ortErr = err
-	} else {
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(); err != nil {
-			ortErr = fmt.Errorf("loading ONNX Runtime from %s: %w", lib, err)
-		} else {
-			ortErr = nil
-		}
-	}
-	code := m.Run()
-	if ortErr == nil {
-		_ = ort.DestroyEnvironment()
-	}
-	os.Exit(code)
-}
-
-// needORT skips the test when no library was found where one is looked for
-// by default, and fails it when a library exists but cannot be loaded.
-func needORT(t *testing.T) {
-	t.Helper()
-	switch {
-	case ortErr == nil:
-	case errors.Is(ortErr, fs.ErrNotExist):
-		t.Skip(ortErr)
-	default:
-		t.Fatal(ortErr)
-	}
-}
-
-// result is one output of a run.
-type result struct {
-	shape []int64
-	data  []float32
-}
-
 // runORT runs m in ONNX Runtime with the given float32 inputs (by name) and
-// returns every graph output.
-func runORT(t *testing.T, m *onnxpb.ModelProto, inputs map[string]result) map[string]result {
+// returns every graph output, each checked to be a float32 tensor.
+func runORT(t *testing.T, m *onnxpb.ModelProto, inputs map[string]*tensor.Tensor) map[string]*tensor.Tensor {
 	t.Helper()
-	needORT(t)
+	testutil.InitORT(t)
 	data, err := Marshal(m)
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(1); err != nil {
-		t.Fatal(err)
-	}
-	var inNames, outNames []string
-	var inValues []ort.Value
-	for _, name := range feedNames(m) {
-		in, ok := inputs[name]
-		if !ok {
-			t.Fatalf("no value for input %q", name)
-		}
-		tensor, err := ort.NewTensor(ort.NewShape(in.shape...), in.data)
-		if err != nil {
-			t.Fatalf("input %q: %v", name, err)
-		}
-		defer tensor.Destroy()
-		inNames = append(inNames, name)
-		inValues = append(inValues, tensor)
-	}
-	for _, out := range m.Graph.Output {
-		outNames = append(outNames, out.Name)
-	}
-	session, err := ort.NewDynamicAdvancedSessionWithONNXData(data, inNames, outNames, opts)
+	session, err := ort.NewSession(data, ort.Options{IntraOpThreads: 1})
 	if err != nil {
 		t.Fatalf("ONNX Runtime rejected %s: %v", m.Graph.Name, err)
 	}
-	defer session.Destroy()
-	outValues := make([]ort.Value, len(outNames))
-	if err := session.Run(inValues, outValues); err != nil {
+	defer session.Close()
+	got, err := session.Run(inputs)
+	if err != nil {
 		t.Fatalf("running %s: %v", m.Graph.Name, err)
 	}
-	got := map[string]result{}
-	for i, v := range outValues {
-		defer v.Destroy()
-		tensor, ok := v.(*ort.Tensor[float32])
+	for _, out := range m.Graph.Output {
+		x, ok := got[out.Name]
 		if !ok {
-			t.Fatalf("output %q is %T, want a float32 tensor", outNames[i], v)
+			t.Fatalf("%s: no output %q", m.Graph.Name, out.Name)
 		}
-		got[outNames[i]] = result{
-			shape: []int64(tensor.GetShape()),
-			data:  append([]float32(nil), tensor.GetData()...),
+		if x.DType() != tensor.Float32 {
+			t.Fatalf("output %q is %s, want a float32 tensor", out.Name, x)
 		}
 	}
 	return got
+}
+
+// floats returns the values of a float32 tensor.
+func floats(x *tensor.Tensor) []float32 { return tensor.Values[float32](x) }
+
+// decode decodes a float32 TensorProto written by FloatTensor.
+func decode(t *testing.T, tp *onnxpb.TensorProto) []float32 {
+	t.Helper()
+	x, err := tensor.FromProto(tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.DType() != tensor.Float32 {
+		t.Fatalf("tensor %q is %s, want float32", tp.GetName(), x)
+	}
+	return floats(x)
 }
 
 // feedNames lists the graph inputs that are not initializers (IR 3 models
@@ -152,10 +96,10 @@ func resolve(t *testing.T, vi *onnxpb.ValueInfoProto, dims map[string]int64) []i
 }
 
 // randomInputs draws seeded N(0,1) values for every fed input.
-func randomInputs(t *testing.T, m *onnxpb.ModelProto, dims map[string]int64, seed uint64) map[string]result {
+func randomInputs(t *testing.T, m *onnxpb.ModelProto, dims map[string]int64, seed uint64) map[string]*tensor.Tensor {
 	t.Helper()
 	r := NewRand(seed)
-	inputs := map[string]result{}
+	inputs := map[string]*tensor.Tensor{}
 	names := map[string]bool{}
 	for _, n := range feedNames(m) {
 		names[n] = true
@@ -163,7 +107,7 @@ func randomInputs(t *testing.T, m *onnxpb.ModelProto, dims map[string]int64, see
 	for _, in := range m.Graph.Input {
 		if names[in.Name] {
 			shape := resolve(t, in, dims)
-			inputs[in.Name] = result{shape, r.Normal(shape, 1)}
+			inputs[in.Name] = tensor.MustNew(shape, r.Normal(shape, 1))
 		}
 	}
 	return inputs
@@ -171,18 +115,19 @@ func randomInputs(t *testing.T, m *onnxpb.ModelProto, dims map[string]int64, see
 
 // checkOutputs checks that each output has its declared shape and only
 // finite values.
-func checkOutputs(t *testing.T, m *onnxpb.ModelProto, dims map[string]int64, got map[string]result) {
+func checkOutputs(t *testing.T, m *onnxpb.ModelProto, dims map[string]int64, got map[string]*tensor.Tensor) {
 	t.Helper()
 	for _, out := range m.Graph.Output {
 		want := resolve(t, out, dims)
-		g := got[out.Name]
-		if fmt.Sprint(g.shape) != fmt.Sprint(want) {
-			t.Errorf("output %q has shape %v, want %v", out.Name, g.shape, want)
+		x := got[out.Name]
+		if !slices.Equal(x.Shape(), want) {
+			t.Errorf("output %q has shape %v, want %v", out.Name, x.Shape(), want)
 		}
-		if int64(len(g.data)) != Numel(want) {
-			t.Errorf("output %q has %d values, want %d", out.Name, len(g.data), Numel(want))
+		g := floats(x)
+		if int64(len(g)) != Numel(want) {
+			t.Errorf("output %q has %d values, want %d", out.Name, len(g), Numel(want))
 		}
-		for i, v := range g.data {
+		for i, v := range g {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				t.Fatalf("output %q[%d] = %v", out.Name, i, v)
 			}
@@ -229,8 +174,11 @@ func TestTransformerGeluSpellingsAgree(t *testing.T) {
 	m17 := Transformer(TransformerConfig{Opset: 17})
 	m20 := Transformer(TransformerConfig{Opset: 20})
 	in := randomInputs(t, m20, testDims, 3)
-	a := runORT(t, m17, in)["output"].data
-	b := runORT(t, m20, in)["output"].data
+	a := floats(runORT(t, m17, in)["output"])
+	b := floats(runORT(t, m20, in)["output"])
+	if len(a) != len(b) {
+		t.Fatalf("opset 17 gives %d values, opset 20 %d", len(a), len(b))
+	}
 	for i := range a {
 		if d := math.Abs(float64(a[i] - b[i])); d > 1e-4 {
 			t.Fatalf("output[%d]: opset 17 %v, opset 20 %v", i, a[i], b[i])
@@ -243,22 +191,23 @@ func TestTransformerGeluSpellingsAgree(t *testing.T) {
 func TestMLPMatchesReference(t *testing.T) {
 	m := MLP(MLPConfig{In: 5, Hidden: []int64{7}, Classes: 3})
 	in := randomInputs(t, m, testDims, 4)
-	got := runORT(t, m, in)["logits"].data
+	got := floats(runORT(t, m, in)["logits"])
 
-	w := map[string]result{}
+	w := map[string]*onnxpb.TensorProto{}
 	for _, init := range m.Graph.Initializer {
-		w[init.Name] = result{init.Dims, floats(init)}
+		w[init.Name] = init
 	}
 	layer := func(x []float32, prefix string, relu bool) []float32 {
-		wt, bias := w[prefix+".weight"], w[prefix+".bias"]
-		out, inN := wt.shape[0], wt.shape[1]
+		weight := w[prefix+".weight"]
+		wt, bias := decode(t, weight), decode(t, w[prefix+".bias"])
+		out, inN := weight.Dims[0], weight.Dims[1]
 		n := int64(len(x)) / inN
 		y := make([]float32, n*out)
 		for i := range n {
 			for o := range out {
-				s := float64(bias.data[o])
+				s := float64(bias[o])
 				for k := range inN {
-					s += float64(x[i*inN+k]) * float64(wt.data[o*inN+k])
+					s += float64(x[i*inN+k]) * float64(wt[o*inN+k])
 				}
 				if relu && s < 0 {
 					s = 0
@@ -268,7 +217,10 @@ func TestMLPMatchesReference(t *testing.T) {
 		}
 		return y
 	}
-	want := layer(layer(in["input"].data, "fc1", true), "fc2", false)
+	want := layer(layer(floats(in["input"]), "fc1", true), "fc2", false)
+	if len(got) != len(want) {
+		t.Fatalf("%d logits, want %d", len(got), len(want))
+	}
 	for i := range want {
 		if math.Abs(float64(got[i]-want[i])) > 1e-5 {
 			t.Fatalf("logits[%d] = %v, want %v", i, got[i], want[i])
@@ -292,7 +244,7 @@ func TestIfConstantBranchesTakesBothBranches(t *testing.T) {
 	constant := func(g *onnxpb.GraphProto, name string) []float32 {
 		for _, n := range g.Node {
 			if n.OpType == "Constant" && n.Output[0] == name {
-				return floats(n.Attribute[0].T)
+				return decode(t, n.Attribute[0].T)
 			}
 		}
 		t.Fatalf("no Constant %q in %s", name, g.Name)
@@ -316,7 +268,7 @@ func TestIfConstantBranchesTakesBothBranches(t *testing.T) {
 		for i := range x {
 			x[i] = sign * float32(i%5+1) / 4
 		}
-		got := runORT(t, m, map[string]result{"input": {[]int64{2, 8}, x}})["output"].data
+		got := floats(runORT(t, m, map[string]*tensor.Tensor{"input": tensor.MustNew([]int64{2, 8}, x)})["output"])
 		var want []float32
 		if sign > 0 {
 			want = matmul(x, constant(then, "then_branch/weight"))
@@ -330,20 +282,13 @@ func TestIfConstantBranchesTakesBothBranches(t *testing.T) {
 				want[i] += bias[i%4]
 			}
 		}
+		if len(got) != len(want) {
+			t.Fatalf("sign %v: %d outputs, want %d", sign, len(got), len(want))
+		}
 		for i := range want {
 			if math.Abs(float64(got[i]-want[i])) > 1e-5 {
 				t.Fatalf("sign %v: output[%d] = %v, want %v", sign, i, got[i], want[i])
 			}
 		}
 	}
-}
-
-// floats decodes a float32 tensor written by FloatTensor.
-func floats(t *onnxpb.TensorProto) []float32 {
-	out := make([]float32, len(t.RawData)/4)
-	for i := range out {
-		b := t.RawData[4*i:]
-		out[i] = math.Float32frombits(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
-	}
-	return out
 }

@@ -3,7 +3,6 @@ package testmodels
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -25,27 +24,4 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// ORTLibrary returns the ONNX Runtime shared library tests should load:
-// $INFER_ORT_LIB when set (whether or not it exists, since a library named
-// explicitly must not be swapped for another), else .ort/libonnxruntime.so.1
-// in the repository root. For the latter it returns an error wrapping
-// fs.ErrNotExist when the file is missing, so tests can skip.
-func ORTLibrary() (string, error) {
-	if p := os.Getenv("INFER_ORT_LIB"); p != "" {
-		return p, nil
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(root, ".ort", "libonnxruntime.so.1")
-	if _, err := os.Stat(p); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("no ONNX Runtime library at %s (run make setup, or set INFER_ORT_LIB): %w", p, fs.ErrNotExist)
-		}
-		return "", err
-	}
-	return p, nil
 }

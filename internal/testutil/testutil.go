@@ -36,8 +36,8 @@ func RepoRoot(t testing.TB) string {
 // (never skips) when the library is missing: run `make setup`.
 func InitORT(t testing.TB) ort.LibraryInfo {
 	t.Helper()
-	path := os.Getenv(ort.EnvInferLib)
-	if path == "" {
+	path := "" // ort.Init reads INFER_ORT_LIB itself
+	if os.Getenv(ort.EnvInferLib) == "" {
 		path = filepath.Join(RepoRoot(t), ".ort", ort.LibFileName)
 	}
 	info, err := ort.Init(path)
@@ -52,14 +52,22 @@ func InitORT(t testing.TB) ort.LibraryInfo {
 // INFER_SKIP_FIXTURES=1, when it skips.
 func Fixture(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(RepoRoot(t), "testdata", "fixtures", rel)
+	name := filepath.Join("testdata", "fixtures", rel) // "." names the tree
+	p := filepath.Join(RepoRoot(t), name)
 	if _, err := os.Stat(p); err != nil {
 		if os.Getenv("INFER_SKIP_FIXTURES") == "1" {
-			t.Skipf("fixture %s absent (INFER_SKIP_FIXTURES=1)", rel)
+			t.Skipf("fixture %s absent (INFER_SKIP_FIXTURES=1)", name)
 		}
-		t.Fatalf("fixture %s absent: run `make fixtures`", rel)
+		t.Fatalf("fixture %s absent: run `make fixtures`", name)
 	}
 	return p
+}
+
+// FixturesDir returns testdata/fixtures/ itself, for tests that check or
+// walk the fetched tree as a whole. It fails or skips as Fixture does.
+func FixturesDir(t testing.TB) string {
+	t.Helper()
+	return Fixture(t, ".")
 }
 
 // Testdata returns the path of a committed file under testdata/.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"google.golang.org/protobuf/proto"
@@ -17,13 +18,11 @@ import (
 // digits in an .npz written by npyio, its ONNX test-data sets, and ONNX's
 // conformance cases.
 
-const fixtures = "../../testdata/fixtures"
-
 func loadGraph(t *testing.T, path string) *onnxpb.GraphProto {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("%v; run make fixtures", err)
+		t.Fatal(err)
 	}
 	var m onnxpb.ModelProto
 	if err := proto.Unmarshal(b, &m); err != nil {
@@ -33,8 +32,8 @@ func loadGraph(t *testing.T, path string) *onnxpb.GraphProto {
 }
 
 func TestMNISTDigits(t *testing.T) {
-	dir := filepath.Join(fixtures, "mnist")
-	specs := SpecsFromGraph(loadGraph(t, filepath.Join(dir, "model.onnx")))
+	dir := testutil.Fixture(t, "mnist")
+	specs := SpecsFromGraph(loadGraph(t, testutil.Fixture(t, "mnist/model.onnx")))
 	if len(specs) != 1 || specs[0].Name != "Input3" || specs[0].DType != tensor.Float32 {
 		t.Fatalf("specs %+v", specs)
 	}
@@ -91,9 +90,10 @@ func TestMNISTDigits(t *testing.T) {
 // feed inputs whose first axes are not sample axes) or delivers exactly
 // the stored tensors.
 func TestConformanceTestData(t *testing.T) {
-	cases, _ := filepath.Glob(filepath.Join(fixtures, "onnx-node", "test_*"))
+	root := testutil.Fixture(t, "onnx-node")
+	cases, _ := filepath.Glob(filepath.Join(root, "test_*"))
 	if len(cases) == 0 {
-		t.Skip("no conformance cases; run make fixtures")
+		t.Fatalf("no conformance cases in %s: run `make fixtures`", root)
 	}
 	accepted := 0
 	for _, dir := range cases {
