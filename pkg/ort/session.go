@@ -95,6 +95,9 @@ type Session struct {
 	// NonTensorOutputs are graph outputs Run does not return (sequences,
 	// maps).
 	NonTensorOutputs []string
+	// dummyInput: the model has no inputs and was given an unused one,
+	// because onnxruntime_go cannot run a session without inputs.
+	dummyInput bool
 }
 
 // NewSession builds a session from serialized model bytes. Models whose
@@ -140,7 +143,12 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 	}
 	s := &Session{inputs: graphInputs(g)}
 	// Work on a copy only when the graph must change.
-	needEdit := len(opts.ExtraOutputs) > 0
+	needEdit := len(opts.ExtraOutputs) > 0 || len(s.inputs) == 0
+	for _, in := range s.inputs {
+		if in.Shape != nil && len(in.Shape) == 0 {
+			needEdit = true
+		}
+	}
 	var adapters map[string]outputAdapter
 	for _, o := range g.Output {
 		if needsAdapter(o) {
@@ -157,6 +165,7 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 			return nil, err
 		}
 		adapters = adaptOutputs(m)
+		s.dummyInput = adaptInputs(m, s.inputs)
 		raw, path = nil, ""
 	}
 	for _, o := range g.Output {
@@ -186,6 +195,12 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 	inNames := make([]string, len(s.inputs))
 	for i, in := range s.inputs {
 		inNames[i] = in.Name
+		if isScalar(in) {
+			inNames[i] += scalarInputSuffix
+		}
+	}
+	if s.dummyInput {
+		inNames = append(inNames, dummyInputName)
 	}
 	providers := opts.Providers
 	if len(providers) == 0 {
@@ -268,7 +283,7 @@ func (s *Session) Close() error {
 // It returns an error naming the input when one is missing, unexpected, or
 // of the wrong element type or rank.
 func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-	vals := make([]ortgo.Value, len(s.inputs))
+	vals := make([]ortgo.Value, len(s.inputs), len(s.inputs)+1)
 	defer func() {
 		for _, v := range vals {
 			if v != nil {
@@ -292,11 +307,21 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 				return nil, fmt.Errorf("input %q has shape %v, the model expects %s", in.Name, t.Shape(), shapeString(in))
 			}
 		}
+		if isScalar(in) {
+			t, _ = t.Reshape([]int64{1})
+		}
 		v, err := toValue(t)
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", in.Name, err)
 		}
 		vals[i] = v
+	}
+	if s.dummyInput {
+		v, err := ortgo.NewTensor(ortgo.Shape{1}, []float32{0})
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, v)
 	}
 	if len(inputs) != len(s.inputs) {
 		for name := range inputs {
@@ -385,6 +410,7 @@ func valueInfo(v *onnxpb.ValueInfoProto) ValueInfo {
 	if tt == nil || tt.Shape == nil {
 		return vi
 	}
+	vi.Shape, vi.DimParams = []int64{}, []string{}
 	for _, d := range tt.Shape.Dim {
 		if dv, ok := d.Value.(*onnxpb.TensorShapeProto_Dimension_DimValue); ok {
 			vi.Shape = append(vi.Shape, dv.DimValue)
@@ -501,6 +527,44 @@ func mentionsHalf(g *onnxpb.GraphProto) bool {
 		}
 	}
 	return false
+}
+
+const (
+	scalarInputSuffix = "__infer_1d"
+	dummyInputName    = "__infer_unused_input"
+)
+
+func isScalar(in ValueInfo) bool { return in.Shape != nil && len(in.Shape) == 0 }
+
+// adaptInputs works around two onnxruntime_go limits: it cannot create
+// rank-0 tensors, so each scalar input is fed as shape [1] and reshaped to a
+// scalar in the graph; and it cannot run a session without inputs, so a
+// model without any gets an unused one. It reports whether it added that.
+func adaptInputs(m *onnxpb.ModelProto, inputs []ValueInfo) bool {
+	g := m.Graph
+	var pre []*onnxpb.NodeProto
+	for _, in := range inputs {
+		if !isScalar(in) {
+			continue
+		}
+		for _, gi := range g.Input {
+			if gi.GetName() != in.Name {
+				continue
+			}
+			gi.Name = in.Name + scalarInputSuffix
+			gi.Type.GetTensorType().Shape = &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}}}}
+			shape := in.Name + "__infer_scalar_shape"
+			g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: shape, DataType: int32(tensor.Int64), Dims: []int64{0}})
+			pre = append(pre, &onnxpb.NodeProto{OpType: "Reshape", Name: in.Name + "__infer_scalar", Input: []string{gi.Name, shape}, Output: []string{in.Name}})
+		}
+	}
+	g.Node = append(pre, g.Node...)
+	if len(inputs) > 0 {
+		return false
+	}
+	g.Input = append(g.Input, &onnxpb.ValueInfoProto{Name: dummyInputName, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+		ElemType: int32(tensor.Float32), Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}}}}}}}})
+	return true
 }
 
 // outputAdapter undoes what adaptOutputs added after an output.

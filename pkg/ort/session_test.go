@@ -338,3 +338,51 @@ func TestHalfExtraOutput(t *testing.T) {
 		}
 	}
 }
+
+// Scalar inputs and models without inputs run (onnxruntime_go can do
+// neither directly; see adaptInputs).
+func TestScalarInputsAndNoInputs(t *testing.T) {
+	testutil.InitORT(t)
+	bld := testmodels.NewBuilder("scalarin", 17)
+	a := bld.Input("a", tensor.Float32)
+	x := bld.Input("x", tensor.Float32, 3)
+	bld.Node("Mul", []string{x, a}, []string{"y"})
+	bld.Output("y", tensor.Float32, 3)
+	b, _ := proto.Marshal(bld.Model())
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(map[string]*tensor.Tensor{"a": tensor.MustNew([]int64{}, []float32{2}), "x": tensor.MustNew([]int64{3}, []float32{1, 2, 3})})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensor.Values[float32](out["y"]); got[0] != 2 || got[2] != 6 {
+		t.Fatalf("y = %v", got)
+	}
+	if len(s.Inputs()) != 2 || s.Inputs()[0].Name != "a" {
+		t.Fatalf("inputs %+v", s.Inputs())
+	}
+
+	c := testmodels.NewBuilder("noinputs", 17)
+	k := c.Initializer("k", []int64{2}, []float32{3, -4})
+	c.Node("Abs", []string{k}, []string{"z"})
+	c.Output("z", tensor.Float32, 2)
+	b, _ = proto.Marshal(c.Model())
+	s, err = ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if len(s.Inputs()) != 0 {
+		t.Fatalf("inputs %+v", s.Inputs())
+	}
+	out, err = s.Run(map[string]*tensor.Tensor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensor.Values[float32](out["z"]); got[0] != 3 || got[1] != 4 {
+		t.Fatalf("z = %v", got)
+	}
+}
