@@ -86,7 +86,7 @@ type Session struct {
 	sess     *ortgo.DynamicAdvancedSession
 	inputs   []ValueInfo
 	outputs  []ValueInfo
-	outNames []string // names of the ORT-side outputs, parallel to outputs
+	outNames []string        // names of the ORT-side outputs, parallel to outputs
 	adapters []outputAdapter // parallel to outputs
 	// Provider is the provider the session runs on.
 	Provider Provider
