@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"google.golang.org/protobuf/proto"
@@ -57,28 +58,7 @@ func NewSubgraph(name string) *Builder {
 
 // irVersionFor returns the IR version released together with opset, the
 // lowest one whose checkers accept it.
-func irVersionFor(opset int64) int64 {
-	switch {
-	case opset <= 8:
-		return 3
-	case opset == 9:
-		return 4
-	case opset == 10:
-		return 5
-	case opset == 11:
-		return 6
-	case opset <= 14:
-		return 7
-	case opset <= 18:
-		return 8
-	case opset <= 20:
-		return 9
-	case opset <= 22:
-		return 10
-	default:
-		return 11
-	}
-}
+func irVersionFor(opset int64) int64 { return graph.IRVersionForOpset(int(opset)) }
 
 // SetIRVersion overrides the model's IR version. Below IR 4 the model lists
 // its initializers among the graph inputs, as the format then required.

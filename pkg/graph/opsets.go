@@ -274,10 +274,10 @@ func OpDefined(op string, opset int) bool {
 	return ok && schemaAt(h, opset) >= 0
 }
 
-// minIRVersion is the IR version that shipped with each default-domain
+// IRVersionForOpset is the IR version that shipped with each default-domain
 // opset (onnx/helper.py VERSION_TABLE); a model at that opset needs at
 // least that IR version.
-func minIRVersion(opset int) int64 {
+func IRVersionForOpset(opset int) int64 {
 	switch {
 	case opset <= 8:
 		return 3

@@ -95,7 +95,7 @@ func UpgradeOpset(m *onnxpb.ModelProto, target int) error {
 			return fmt.Errorf("upgrade opset: %s%s uses the default domain, which the model does not import", where, nodeRef(n))
 		}
 		m.OpsetImport = append(m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: "", Version: int64(target)})
-		m.IrVersion = max(m.IrVersion, minIRVersion(target))
+		m.IrVersion = max(m.IrVersion, IRVersionForOpset(target))
 		return nil
 	}
 	from := m.OpsetImport[imp].GetVersion()
@@ -136,7 +136,7 @@ func UpgradeOpset(m *onnxpb.ModelProto, target int) error {
 		}
 	}
 	m.OpsetImport[imp] = &onnxpb.OperatorSetIdProto{Domain: m.OpsetImport[imp].GetDomain(), Version: int64(target)}
-	ir := max(m.IrVersion, minIRVersion(target))
+	ir := max(m.IrVersion, IRVersionForOpset(target))
 	if u.addedInitializers {
 		ir = max(ir, 4)
 	}
