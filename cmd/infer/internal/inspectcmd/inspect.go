@@ -117,7 +117,7 @@ func printSummary(out io.Writer, s *inspect.Summary) {
 	fmt.Fprintf(w, "ir version\t%d\n", s.IRVersion)
 	fmt.Fprintf(w, "opsets\t%s\n", strings.Join(opsets, ", "))
 	if s.Producer != "" {
-		fmt.Fprintf(w, "producer\t%s %s\n", s.Producer, s.ProducerVersion)
+		fmt.Fprintf(w, "producer\t%s\n", strings.TrimSpace(s.Producer+" "+s.ProducerVersion))
 	}
 	for _, v := range s.Inputs {
 		fmt.Fprintf(w, "input\t%s\t%s[%s]\n", v.Name, v.Type, strings.Join(v.Shape, ","))
