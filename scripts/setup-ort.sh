@@ -39,7 +39,8 @@ if [ ! -f "$tgz" ] || ! echo "$TARBALL_SHA256  $tgz" | sha256sum --check --statu
   (cd "$cache" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
 fi
 echo "$TARBALL_SHA256  $tgz" | sha256sum --check --status || { echo "setup-ort: $tgz does not match its pinned sha256" >&2; exit 1; }
-got512=$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)
+# npm's integrity is base64(sha512); node comes with npm, openssl may not.
+got512=$(node -e 'const c=require("crypto"),f=require("fs");process.stdout.write(c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$tgz")
 [ "$got512" = "$TARBALL_SHA512_B64" ] || { echo "setup-ort: $tgz does not match its pinned sha512 integrity" >&2; exit 1; }
 
 tmp=$(mktemp -d "$dest/.extract.XXXXXX")
