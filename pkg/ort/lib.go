@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -111,7 +112,8 @@ func load(flagPath string) (LibraryInfo, error) {
 				continue
 			}
 		}
-		if c.explicit {
+		// A bare file name is for the dynamic loader to search.
+		if c.explicit && strings.ContainsRune(c.path, '/') {
 			if _, err := os.Stat(c.path); err != nil {
 				return LibraryInfo{}, fmt.Errorf("ONNX Runtime library %s (from %s): %w", c.path, c.source, errors.Unwrap(err))
 			}
