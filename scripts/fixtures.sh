@@ -2,7 +2,8 @@
 # Fetches the real test fixtures into DIR (default testdata/fixtures): the
 # ONNX model zoo MNIST CNN with its reference pairs, 10,000 labelled MNIST
 # digits as mnist/digits.npz, and ONNX's single-operator conformance cases
-# as onnx-node/. Every file is checked against a pinned sha256; what is
+# as onnx-node/ (plus the old-opset PyTorch sets as onnx-pytorch-converted/
+# and onnx-pytorch-operator/). Every file is checked against a pinned sha256; what is
 # already present and right is left alone. Needs go, npm, apt-get and
 # dpkg-deb. See internal/tools/fixtures for the details.
 #
