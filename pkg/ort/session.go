@@ -279,32 +279,24 @@ func (s *Session) Close() error {
 	return err
 }
 
-// Run feeds inputs (by model input name) and returns every output by name.
-// It returns an error naming the input when one is missing, unexpected, or
-// of the wrong element type or rank.
-func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+// inputValues checks inputs against the model and converts them; the
+// caller destroys the values (also on error).
+func (s *Session) inputValues(inputs map[string]*tensor.Tensor) ([]ortgo.Value, error) {
 	vals := make([]ortgo.Value, len(s.inputs), len(s.inputs)+1)
-	defer func() {
-		for _, v := range vals {
-			if v != nil {
-				v.Destroy()
-			}
-		}
-	}()
 	for i, in := range s.inputs {
 		t, ok := inputs[in.Name]
 		if !ok {
-			return nil, fmt.Errorf("missing model input %q", in.Name)
+			return vals, fmt.Errorf("missing model input %q", in.Name)
 		}
 		if in.DType != tensor.Undefined && t.DType() != in.DType {
-			return nil, fmt.Errorf("input %q is %s, the model expects %s", in.Name, t.DType(), in.DType)
+			return vals, fmt.Errorf("input %q is %s, the model expects %s", in.Name, t.DType(), in.DType)
 		}
 		if in.Shape != nil && len(t.Shape()) != len(in.Shape) {
-			return nil, fmt.Errorf("input %q has shape %v, the model expects rank %d (%s)", in.Name, t.Shape(), len(in.Shape), shapeString(in))
+			return vals, fmt.Errorf("input %q has shape %v, the model expects rank %d (%s)", in.Name, t.Shape(), len(in.Shape), shapeString(in))
 		}
 		for d, want := range in.Shape {
 			if want >= 0 && t.Shape()[d] != want {
-				return nil, fmt.Errorf("input %q has shape %v, the model expects %s", in.Name, t.Shape(), shapeString(in))
+				return vals, fmt.Errorf("input %q has shape %v, the model expects %s", in.Name, t.Shape(), shapeString(in))
 			}
 		}
 		if isScalar(in) {
@@ -312,23 +304,35 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 		}
 		v, err := toValue(t)
 		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", in.Name, err)
+			return vals, fmt.Errorf("input %q: %w", in.Name, err)
 		}
 		vals[i] = v
 	}
 	if s.dummyInput {
 		v, err := ortgo.NewTensor(ortgo.Shape{1}, []float32{0})
 		if err != nil {
-			return nil, err
+			return vals, err
 		}
 		vals = append(vals, v)
 	}
 	if len(inputs) != len(s.inputs) {
 		for name := range inputs {
 			if !s.hasInput(name) {
-				return nil, fmt.Errorf("%q is not an input of the model", name)
+				return vals, fmt.Errorf("%q is not an input of the model", name)
 			}
 		}
+	}
+	return vals, nil
+}
+
+// Run feeds inputs (by model input name) and returns every output by name.
+// It returns an error naming the input when one is missing, unexpected, or
+// of the wrong element type or rank.
+func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	vals, err := s.inputValues(inputs)
+	defer destroyAll(vals)
+	if err != nil {
+		return nil, err
 	}
 	outs := make([]ortgo.Value, len(s.outNames))
 	if err := s.sess.Run(vals, outs); err != nil {
@@ -355,6 +359,14 @@ func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tens
 		res[s.outputs[i].Name] = t
 	}
 	return res, firstErr
+}
+
+func destroyAll(vals []ortgo.Value) {
+	for _, v := range vals {
+		if v != nil {
+			v.Destroy()
+		}
+	}
 }
 
 func (s *Session) hasInput(name string) bool {

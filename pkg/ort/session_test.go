@@ -386,3 +386,44 @@ func TestScalarInputsAndNoInputs(t *testing.T) {
 		t.Fatalf("z = %v", got)
 	}
 }
+
+func TestPreparedRunsMatchRun(t *testing.T) {
+	testutil.InitORT(t)
+	b, _ := mlpBytes(t)
+	s, err := ort.NewSession(b, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := map[string]*tensor.Tensor{s.Inputs()[0].Name: tensor.MustNew([]int64{4, 64}, ramp(256))}
+	want, err := s.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Prepare(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i := 0; i < 3; i++ {
+		if err := p.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := p.Outputs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, g := tensor.Values[float32](want["logits"]), tensor.Values[float32](got["logits"])
+	if len(w) != len(g) || len(g) != 40 {
+		t.Fatalf("lengths %d %d", len(w), len(g))
+	}
+	for i := range w {
+		if w[i] != g[i] {
+			t.Fatalf("[%d] %v != %v", i, g[i], w[i])
+		}
+	}
+	if _, err := s.Prepare(map[string]*tensor.Tensor{}); err == nil {
+		t.Fatal("Prepare accepted missing inputs")
+	}
+}
