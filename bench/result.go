@@ -1,0 +1,97 @@
+package bench
+
+// Scenario is how requests are issued.
+type Scenario string
+
+// Scenarios.
+const (
+	// Latency: one stream, one request at a time.
+	Latency Scenario = "latency"
+	// Throughput: Concurrency streams on one session, back to back.
+	Throughput Scenario = "throughput"
+	// Server: requests arrive as a Poisson process at Rate per second and
+	// are served by Concurrency workers.
+	Server Scenario = "server"
+)
+
+// Stats summarises latency samples in milliseconds.
+type Stats struct {
+	Count  int     `json:"count"`
+	Min    float64 `json:"min"`
+	Mean   float64 `json:"mean"`
+	Stddev float64 `json:"stddev"` // sample standard deviation (n−1)
+	Max    float64 `json:"max"`
+	// Percentiles maps "p50", "p99", "p99.9", ... to the nearest-rank
+	// percentile.
+	Percentiles map[string]float64 `json:"percentiles"`
+}
+
+// Result is one model × provider × batch size measurement.
+type Result struct {
+	Model      string `json:"model"`
+	ModelBytes int64  `json:"model_bytes"` // model file plus external data
+	// Provider is what was asked for ("tensorrt,cuda,cpu"); ProviderRan is
+	// the one that started; ProvidersSkipped says why the others did not.
+	Provider         string   `json:"provider"`
+	ProviderRan      string   `json:"provider_ran"`
+	ProvidersSkipped []string `json:"providers_skipped,omitempty"`
+	Batch            int      `json:"batch"`
+	Scenario         Scenario `json:"scenario"`
+	Concurrency      int      `json:"concurrency"`
+	// RateTarget and RateAchieved are requests per second (server).
+	RateTarget   float64 `json:"rate_target,omitempty"`
+	RateAchieved float64 `json:"rate_achieved,omitempty"`
+
+	SessionCreateMS float64 `json:"session_create_ms"`
+	FirstRunMS      float64 `json:"first_run_ms"`
+	WarmupRuns      int     `json:"warmup_runs"`
+	Iterations      int     `json:"iterations"`
+	WallSeconds     float64 `json:"wall_seconds"`
+	Latency         Stats   `json:"latency_ms"`
+	RunsPerSec      float64 `json:"runs_per_sec"`
+	SamplesPerSec   float64 `json:"samples_per_sec"`
+	// PeakRSSGrowthBytes is the process's peak resident memory during this
+	// measurement (session creation included) minus its resident memory
+	// before it; -1 when the platform cannot tell.
+	PeakRSSGrowthBytes int64 `json:"peak_rss_growth_bytes"`
+	// SpeedupP50 and SpeedupThroughput compare with the first model on the
+	// same provider, batch and scenario (>1 is faster); absent for it.
+	SpeedupP50        *float64 `json:"speedup_p50,omitempty"`
+	SpeedupThroughput *float64 `json:"speedup_throughput,omitempty"`
+
+	// Samples are the measured latencies in milliseconds, in run order
+	// (for plots; not in the JSON report).
+	Samples []float64 `json:"-"`
+}
+
+// Report is a whole benchmark run; its JSON form is what --baseline reads.
+type Report struct {
+	Infer       string    `json:"infer"`
+	ORTVersion  string    `json:"onnxruntime_version"`
+	Date        string    `json:"date"` // RFC 3339
+	Host        Host      `json:"host"`
+	Percentiles []float64 `json:"percentiles"`
+	Results     []Result  `json:"results"`
+	// Regressions lists the gates that failed (empty when all passed).
+	Regressions []Regression `json:"regressions"`
+}
+
+// Host describes the machine.
+type Host struct {
+	OS    string `json:"os"`
+	Arch  string `json:"arch"`
+	CPU   string `json:"cpu"`
+	Cores int    `json:"cores"`
+}
+
+// Regression is one failed gate.
+type Regression struct {
+	Model    string  `json:"model"`
+	Provider string  `json:"provider"`
+	Batch    int     `json:"batch"`
+	Metric   string  `json:"metric"`   // "p50", "p99", "throughput", ...
+	Baseline float64 `json:"baseline"` // NaN-free: 0 when the gate is absolute
+	Current  float64 `json:"current"`
+	Limit    string  `json:"limit"` // e.g. "+10%", "≤ 20ms", "≥ 500/s"
+	Change   string  `json:"change,omitempty"`
+}
