@@ -102,3 +102,24 @@ func WriteJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// CheckOutput refuses to write over an input, or over an existing file
+// without force. It is checked before any work starts.
+func CheckOutput(path string, force bool, inputs []string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	for _, in := range inputs {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
+			return fmt.Errorf("%s is an input; refusing to overwrite it", path)
+		}
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	if !force {
+		return fmt.Errorf("%s exists (use --force to replace it)", path)
+	}
+	return nil
+}

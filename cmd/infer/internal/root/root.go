@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/infer-ml/infer/cmd/infer/internal/benchcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/cmd/infer/internal/comparecmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/evalcmd"
@@ -32,7 +33,8 @@ providers (CPU, CUDA, TensorRT). It is made for CI scripts.
 Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		Example: `  infer inspect model.onnx
   infer eval model.onnx --data test.npz
-  infer compare model.onnx model.int8.onnx --data test.npz --max-accuracy-drop 0.5`,
+  infer compare model.onnx model.int8.onnx --data test.npz --max-accuracy-drop 0.5
+  infer bench model.onnx model.int8.onnx --ep cpu --format markdown`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       buildinfo.String(),
@@ -49,6 +51,7 @@ Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		inspectcmd.NewCmd(f, nil),
 		evalcmd.NewCmd(f, nil),
 		comparecmd.NewCmd(f, nil),
+		benchcmd.NewCmd(f, nil),
 	)
 	return cmd
 }

@@ -1,0 +1,460 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// Format is a report format.
+type Format string
+
+// Formats.
+const (
+	// FormatTable is an aligned text table for terminals and CI logs.
+	FormatTable Format = "table"
+	// FormatJSON is the indented JSON of Report, what ReadReport reads.
+	FormatJSON Format = "json"
+	// FormatCSV is one row per result with a header row.
+	FormatCSV Format = "csv"
+	// FormatMarkdown is a GitHub-flavoured table for a pull-request comment.
+	FormatMarkdown Format = "markdown"
+)
+
+// ParseFormat parses "table", "json", "csv" or "markdown" (any case). It
+// returns an error naming s otherwise.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
+	case FormatTable, FormatJSON, FormatCSV, FormatMarkdown:
+		return f, nil
+	}
+	return "", fmt.Errorf("format %q: want table, json, csv or markdown", s)
+}
+
+// Write writes r to w in format f. It returns an error for an unknown
+// format or when w fails.
+func Write(w io.Writer, r *Report, f Format) error {
+	switch f {
+	case FormatTable:
+		return WriteTable(w, r)
+	case FormatJSON:
+		return WriteJSON(w, r)
+	case FormatCSV:
+		return WriteCSV(w, r)
+	case FormatMarkdown:
+		return WriteMarkdown(w, r)
+	}
+	return fmt.Errorf("format %q: want table, json, csv or markdown", f)
+}
+
+// WriteJSON writes r as indented JSON, the form ReadReport reads. Empty
+// lists are written as [] rather than null so that consumers can count
+// them without a null check.
+func WriteJSON(w io.Writer, r *Report) error {
+	if r == nil {
+		return errNoReport
+	}
+	c := *r
+	if c.Results == nil {
+		c.Results = []Result{}
+	}
+	if c.Regressions == nil {
+		c.Regressions = []Regression{}
+	}
+	if c.Percentiles == nil {
+		c.Percentiles = []float64{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&c); err != nil {
+		return fmt.Errorf("write JSON report: %w", err)
+	}
+	return nil
+}
+
+// ReadReport reads a JSON report written by WriteJSON, such as a --baseline.
+// It returns an error naming path if the file cannot be read, is not JSON,
+// has data after the report, or holds no results.
+func ReadReport(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var r Report
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("report %s: not a JSON bench report: %w", path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("report %s: data after the report", path)
+	}
+	if len(r.Results) == 0 {
+		return nil, fmt.Errorf("report %s: no results (is it an infer bench --format json report?)", path)
+	}
+	return &r, nil
+}
+
+// ModelName is the base name of a model path, as reports show it and as
+// Gates match results: the part after the last / or \.
+func ModelName(path string) string {
+	return path[strings.LastIndexAny(path, `/\`)+1:]
+}
+
+// percentilesOf returns the percentiles that r's columns show: r.Percentiles,
+// or when that is empty the ones found in its results, in increasing order.
+func percentilesOf(r *Report) []float64 {
+	if len(r.Percentiles) > 0 {
+		return r.Percentiles
+	}
+	var ps []float64
+	for _, res := range r.Results {
+		for k := range res.Latency.Percentiles {
+			if p, err := strconv.ParseFloat(strings.TrimPrefix(k, "p"), 64); err == nil && PercentileKey(p) == k {
+				ps = append(ps, p)
+			}
+		}
+	}
+	slices.Sort(ps)
+	return slices.Compact(ps)
+}
+
+// column is one column of the human tables (text and Markdown).
+type column struct {
+	header string
+	left   bool // text, left-aligned in Markdown; numbers are right-aligned
+	cell   func(Result) string
+}
+
+const mib = 1 << 20
+
+func fmtMS(v float64) string   { return strconv.FormatFloat(v, 'f', 3, 64) }
+func fmtMiB(v float64) string  { return strconv.FormatFloat(v, 'f', 1, 64) }
+func fmtRate(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// providerCell is the provider that ran, and what was asked for when that
+// differs (a fallback list, or a provider that failed to start).
+func providerCell(r Result) string {
+	if r.Provider != "" && r.Provider != r.ProviderRan {
+		return r.ProviderRan + " (asked " + r.Provider + ")"
+	}
+	return r.ProviderRan
+}
+
+func scenarioCell(r Result) string {
+	switch r.Scenario {
+	case Throughput:
+		return fmt.Sprintf("%s c=%d", r.Scenario, r.Concurrency)
+	case Server:
+		s := fmt.Sprintf("%s c=%d @%s/s", r.Scenario, r.Concurrency, strconv.FormatFloat(r.RateTarget, 'f', -1, 64))
+		if r.RateAchieved > 0 {
+			s += " (got " + fmtRate(r.RateAchieved) + "/s)"
+		}
+		return s
+	}
+	return string(r.Scenario)
+}
+
+func rssCell(r Result) string {
+	if r.PeakRSSGrowthBytes < 0 {
+		return "n/a"
+	}
+	return fmtMiB(float64(r.PeakRSSGrowthBytes) / mib)
+}
+
+func speedupCell(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', 2, 64) + "x"
+}
+
+// humanColumns are the columns of WriteTable and WriteMarkdown; the speedup
+// columns only when some result has one.
+func humanColumns(r *Report) []column {
+	cols := []column{
+		{"model", true, func(r Result) string { return ModelName(r.Model) }},
+		{"provider", true, providerCell},
+		{"batch", false, func(r Result) string { return strconv.Itoa(r.Batch) }},
+		{"scenario", true, scenarioCell},
+		{"create ms", false, func(r Result) string { return fmtMS(r.SessionCreateMS) }},
+		{"first ms", false, func(r Result) string { return fmtMS(r.FirstRunMS) }},
+		{"mean ms", false, func(r Result) string { return fmtMS(r.Latency.Mean) }},
+		{"stddev ms", false, func(r Result) string { return fmtMS(r.Latency.Stddev) }},
+	}
+	for _, p := range percentilesOf(r) {
+		key := PercentileKey(p)
+		cols = append(cols, column{key + " ms", false, func(r Result) string {
+			v, ok := r.Latency.Percentiles[key]
+			if !ok {
+				return "-"
+			}
+			return fmtMS(v)
+		}})
+	}
+	cols = append(cols,
+		column{"min ms", false, func(r Result) string { return fmtMS(r.Latency.Min) }},
+		column{"max ms", false, func(r Result) string { return fmtMS(r.Latency.Max) }},
+		column{"runs/s", false, func(r Result) string { return fmtRate(r.RunsPerSec) }},
+		column{"samples/s", false, func(r Result) string { return fmtRate(r.SamplesPerSec) }},
+		column{"RSS+ MiB", false, rssCell},
+		column{"size MiB", false, func(r Result) string { return fmtMiB(float64(r.ModelBytes) / mib) }},
+	)
+	if slices.ContainsFunc(r.Results, func(r Result) bool { return r.SpeedupP50 != nil }) {
+		cols = append(cols, column{"speedup p50", false, func(r Result) string { return speedupCell(r.SpeedupP50) }})
+	}
+	if slices.ContainsFunc(r.Results, func(r Result) bool { return r.SpeedupThroughput != nil }) {
+		cols = append(cols, column{"speedup thr", false, func(r Result) string { return speedupCell(r.SpeedupThroughput) }})
+	}
+	return cols
+}
+
+// headline is the one line that says what ran where.
+func headline(r *Report) string {
+	var parts []string
+	if r.Infer != "" {
+		parts = append(parts, "infer "+r.Infer)
+	}
+	if r.ORTVersion != "" {
+		parts = append(parts, "ONNX Runtime "+r.ORTVersion)
+	}
+	if h := r.Host; h.OS != "" || h.Arch != "" {
+		parts = append(parts, h.OS+"/"+h.Arch)
+	}
+	if h := r.Host; h.CPU != "" || h.Cores > 0 {
+		cpu := h.CPU
+		if cpu == "" {
+			cpu = "CPU"
+		}
+		if h.Cores > 0 {
+			cpu += fmt.Sprintf(" (%d cores)", h.Cores)
+		}
+		parts = append(parts, cpu)
+	}
+	if r.Date != "" {
+		parts = append(parts, r.Date)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// skippedLines are "model: entry" for every skipped provider, each once.
+func skippedLines(r *Report) []string {
+	var lines []string
+	for _, res := range r.Results {
+		for _, s := range res.ProvidersSkipped {
+			line := ModelName(res.Model) + ": " + s
+			if !slices.Contains(lines, line) {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines
+}
+
+// regressionValue formats a gate's baseline or current value with the unit
+// of its metric.
+func regressionValue(metric string, v float64) string {
+	switch metric {
+	case MetricThroughput, MetricSamplesPerSec:
+		return fmtRate(v) + "/s"
+	}
+	return fmtMS(v) + " ms"
+}
+
+// regressionText is one failed gate in words.
+func regressionText(g Regression) string {
+	s := fmt.Sprintf("%s %s batch %d: %s ", g.Model, g.Provider, g.Batch, g.Metric)
+	if g.Baseline != 0 {
+		s += regressionValue(g.Metric, g.Baseline) + " → "
+	}
+	s += regressionValue(g.Metric, g.Current) + " (limit " + g.Limit
+	if g.Change != "" {
+		s += ", " + g.Change
+	}
+	return s + ")"
+}
+
+// WriteTable writes r as an aligned text table: a headline, one row per
+// result, the providers that were skipped and, when gates failed, a
+// REGRESSION block.
+func WriteTable(w io.Writer, r *Report) error {
+	if r == nil {
+		return errNoReport
+	}
+	var b bytes.Buffer
+	if h := headline(r); h != "" {
+		b.WriteString(h + "\n\n")
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	cols := humanColumns(r)
+	row := make([]string, len(cols))
+	for i, c := range cols {
+		row[i] = c.header
+	}
+	writeTabRow(tw, row)
+	for _, res := range r.Results {
+		for i, c := range cols {
+			row[i] = c.cell(res)
+		}
+		writeTabRow(tw, row)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	out := b.String()
+	if skipped := skippedLines(r); len(skipped) > 0 {
+		out += "\nskipped providers:\n"
+		for _, s := range skipped {
+			out += "  " + s + "\n"
+		}
+	}
+	if len(r.Regressions) > 0 {
+		out += fmt.Sprintf("\nREGRESSION: %d gate(s) failed\n", len(r.Regressions))
+		for _, g := range r.Regressions {
+			out += "  " + regressionText(g) + "\n"
+		}
+	}
+	_, err := io.WriteString(w, out)
+	return err
+}
+
+func writeTabRow(w io.Writer, cells []string) {
+	io.WriteString(w, strings.Join(cells, "\t")+"\n")
+}
+
+// WriteCSV writes one row per result after a header row. Columns are in a
+// fixed order, with one <key>_ms column per percentile of the report;
+// numbers are written in full precision, a missing value as an empty cell.
+func WriteCSV(w io.Writer, r *Report) error {
+	if r == nil {
+		return errNoReport
+	}
+	ps := percentilesOf(r)
+	header := []string{"model", "model_bytes", "provider", "provider_ran", "providers_skipped",
+		"batch", "scenario", "concurrency", "rate_target", "rate_achieved",
+		"session_create_ms", "first_run_ms", "warmup_runs", "iterations", "wall_seconds",
+		"count", "min_ms", "mean_ms", "stddev_ms"}
+	for _, p := range ps {
+		header = append(header, PercentileKey(p)+"_ms")
+	}
+	header = append(header, "max_ms", "runs_per_sec", "samples_per_sec", "peak_rss_growth_bytes",
+		"speedup_p50", "speedup_throughput")
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	opt := func(v *float64) string {
+		if v == nil {
+			return ""
+		}
+		return num(*v)
+	}
+	for _, res := range r.Results {
+		rec := []string{res.Model, strconv.FormatInt(res.ModelBytes, 10), res.Provider, res.ProviderRan,
+			strings.Join(res.ProvidersSkipped, "; "),
+			strconv.Itoa(res.Batch), string(res.Scenario), strconv.Itoa(res.Concurrency),
+			num(res.RateTarget), num(res.RateAchieved),
+			num(res.SessionCreateMS), num(res.FirstRunMS), strconv.Itoa(res.WarmupRuns),
+			strconv.Itoa(res.Iterations), num(res.WallSeconds),
+			strconv.Itoa(res.Latency.Count), num(res.Latency.Min), num(res.Latency.Mean), num(res.Latency.Stddev)}
+		for _, p := range ps {
+			if v, ok := res.Latency.Percentiles[PercentileKey(p)]; ok {
+				rec = append(rec, num(v))
+			} else {
+				rec = append(rec, "")
+			}
+		}
+		rec = append(rec, num(res.Latency.Max), num(res.RunsPerSec), num(res.SamplesPerSec),
+			strconv.FormatInt(res.PeakRSSGrowthBytes, 10), opt(res.SpeedupP50), opt(res.SpeedupThroughput))
+		cw.Write(rec)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write CSV report: %w", err)
+	}
+	return nil
+}
+
+// mdEscape makes s safe in a Markdown table cell.
+func mdEscape(s string) string {
+	return strings.NewReplacer(`|`, `\|`, "\n", " ", "`", "\\`").Replace(s)
+}
+
+func mdRow(b *strings.Builder, cells []string) {
+	b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
+// WriteMarkdown writes r as GitHub-flavoured Markdown for a pull-request
+// comment: a headline, the results table, skipped providers, and a
+// Regressions section that starts with ✅ or ❌.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	if r == nil {
+		return errNoReport
+	}
+	var b strings.Builder
+	if h := headline(r); h != "" {
+		b.WriteString(mdEscape(h) + "\n\n")
+	}
+	cols := humanColumns(r)
+	row := make([]string, len(cols))
+	for i, c := range cols {
+		row[i] = c.header
+	}
+	mdRow(&b, row)
+	for i, c := range cols {
+		row[i] = "---:"
+		if c.left {
+			row[i] = "---"
+		}
+	}
+	mdRow(&b, row)
+	for _, res := range r.Results {
+		for i, c := range cols {
+			row[i] = mdEscape(c.cell(res))
+		}
+		mdRow(&b, row)
+	}
+	if skipped := skippedLines(r); len(skipped) > 0 {
+		b.WriteString("\nSkipped providers:\n\n")
+		for _, s := range skipped {
+			b.WriteString("- " + mdEscape(s) + "\n")
+		}
+	}
+	b.WriteString("\n### Regressions\n\n")
+	switch n := len(r.Regressions); n {
+	case 0:
+		b.WriteString("✅ no regressions\n")
+	default:
+		noun := "regressions"
+		if n == 1 {
+			noun = "regression"
+		}
+		fmt.Fprintf(&b, "❌ %d %s\n\n", n, noun)
+		mdRow(&b, []string{"model", "provider", "batch", "metric", "baseline", "current", "limit", "change"})
+		mdRow(&b, []string{"---", "---", "---:", "---", "---:", "---:", "---", "---:"})
+		for _, g := range r.Regressions {
+			base := "-"
+			if g.Baseline != 0 {
+				base = regressionValue(g.Metric, g.Baseline)
+			}
+			change := g.Change
+			if change == "" {
+				change = "-"
+			}
+			mdRow(&b, []string{mdEscape(g.Model), mdEscape(g.Provider), strconv.Itoa(g.Batch), mdEscape(g.Metric),
+				base, regressionValue(g.Metric, g.Current), mdEscape(g.Limit), change})
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// errNoReport is returned by the writers for a nil *Report.
+var errNoReport = errors.New("write report: no report (nil)")

@@ -1,0 +1,475 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/progress"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// Model is a loaded model to benchmark.
+type Model struct {
+	Path  string
+	Model *onnx.Model
+}
+
+// Config says what to measure. Run fills defaults for zero fields.
+type Config struct {
+	Models []Model
+	// Providers holds one --ep value per entry; an entry with commas is an
+	// ordered fallback list. Default: cpu.
+	Providers       []string
+	ProviderOptions []string
+	// Batches are the batch sizes to measure (default 1).
+	Batches []int
+	// Data is a dataset spec; "" or "random" uses seeded random inputs.
+	Data   string
+	Shapes map[string][]int64
+	Seed   int64
+	// Iterations to measure; when 0, run for Duration (default 10s).
+	Iterations int
+	Duration   time.Duration
+	// WarmupRuns or WarmupDuration (one of them) before measuring;
+	// default 10 runs.
+	WarmupRuns     int
+	WarmupDuration time.Duration
+	IntraOpThreads int
+	InterOpThreads int
+	OptLevel       ort.OptLevel
+	Scenario       Scenario
+	// Concurrency is the number of streams (throughput) or workers
+	// (server); default 1.
+	Concurrency int
+	// Rate is the server scenario's mean arrival rate, requests/s.
+	Rate        float64
+	Percentiles []float64
+	Progress    progress.Reporter
+	// Log receives one line per provider that did not start (nil: none).
+	Log io.Writer
+}
+
+// DefaultPercentiles are reported when none are asked for.
+var DefaultPercentiles = []float64{50, 90, 95, 99, 99.9}
+
+func (c *Config) defaults() error {
+	if len(c.Models) == 0 {
+		return errors.New("no model to benchmark")
+	}
+	if len(c.Providers) == 0 {
+		c.Providers = []string{ort.CPU}
+	}
+	if len(c.Batches) == 0 {
+		c.Batches = []int{1}
+	}
+	for _, b := range c.Batches {
+		if b < 1 {
+			return fmt.Errorf("batch size %d: must be at least 1", b)
+		}
+	}
+	if c.Iterations < 0 || c.Duration < 0 || c.WarmupRuns < 0 || c.WarmupDuration < 0 {
+		return errors.New("iterations, duration and warm-up must not be negative")
+	}
+	if c.Iterations == 0 && c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.WarmupRuns == 0 && c.WarmupDuration == 0 {
+		c.WarmupRuns = 10
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 1
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("concurrency %d: must be at least 1", c.Concurrency)
+	}
+	switch c.Scenario {
+	case "":
+		c.Scenario = Latency
+		if c.Concurrency > 1 {
+			c.Scenario = Throughput
+		}
+	case Latency:
+		if c.Concurrency > 1 {
+			return errors.New("the latency scenario runs one stream; use --scenario throughput or server with --concurrency")
+		}
+	case Throughput:
+	case Server:
+		if c.Rate <= 0 {
+			return errors.New("the server scenario needs --rate (requests per second)")
+		}
+	default:
+		return fmt.Errorf("unknown scenario %q (want latency, throughput or server)", c.Scenario)
+	}
+	if c.Rate > 0 && c.Scenario != Server {
+		return errors.New("--rate applies to the server scenario only")
+	}
+	if len(c.Percentiles) == 0 {
+		c.Percentiles = DefaultPercentiles
+	}
+	if c.Progress == nil {
+		c.Progress = progress.Nop
+	}
+	if c.Data == "" {
+		c.Data = "random"
+	}
+	return nil
+}
+
+// Run measures every model × provider × batch size and returns the report
+// (without gates applied). A provider list whose providers all fail to
+// start is an error naming each reason.
+func Run(cfg Config) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	rep := &Report{
+		ORTVersion:  "",
+		Date:        time.Now().UTC().Format(time.RFC3339),
+		Host:        host(),
+		Percentiles: cfg.Percentiles,
+		Regressions: []Regression{},
+	}
+	if info, ok := ort.Loaded(); ok {
+		rep.ORTVersion = info.Version
+	}
+	for _, ep := range cfg.Providers {
+		providers, err := ort.ParseProviders(ep, cfg.ProviderOptions)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range cfg.Models {
+			for _, b := range cfg.Batches {
+				r, err := measure(&cfg, m, ep, providers, b)
+				if err != nil {
+					return nil, fmt.Errorf("%s (--ep %s, batch %d): %w", m.Path, ep, b, err)
+				}
+				rep.Results = append(rep.Results, *r)
+			}
+		}
+	}
+	addSpeedups(rep.Results)
+	return rep, nil
+}
+
+func measure(cfg *Config, m Model, ep string, providers []ort.Provider, batch int) (*Result, error) {
+	inputs, err := makeInputs(cfg, m, batch)
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{
+		Model: m.Path, ModelBytes: m.Model.FileBytes + m.Model.ExternalBytes,
+		Provider: ep, Batch: batch, Scenario: cfg.Scenario, Concurrency: cfg.Concurrency,
+		RateTarget: cfg.Rate,
+	}
+	opts := ort.Options{Providers: providers, IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads, OptLevel: cfg.OptLevel}
+	rss := startRSS()
+	start := time.Now()
+	var s *ort.Session
+	if len(m.Model.ExternalFiles) > 0 {
+		s, err = ort.NewSessionFromFile(m.Path, opts)
+	} else {
+		s, err = ort.NewSessionFromModel(m.Model.Proto, opts)
+	}
+	r.SessionCreateMS = ms(time.Since(start))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	r.ProviderRan = s.Provider.Name
+	for _, sk := range s.Skipped {
+		r.ProvidersSkipped = append(r.ProvidersSkipped, sk.Provider.Name+": "+sk.Reason)
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "infer: bench: provider %s did not start (%s); running on %s\n", sk.Provider.Name, sk.Reason, s.Provider.Name)
+		}
+	}
+	streams := 1
+	if cfg.Scenario != Latency {
+		streams = cfg.Concurrency
+	}
+	preps := make([]*ort.Prepared, streams)
+	defer func() {
+		for _, p := range preps {
+			if p != nil {
+				p.Close()
+			}
+		}
+	}()
+	for i := range preps {
+		if preps[i], err = s.Prepare(inputs); err != nil {
+			return nil, err
+		}
+	}
+	r.FirstRunMS = ms(preps[0].FirstRun)
+	if r.WarmupRuns, err = warmup(cfg, preps); err != nil {
+		return nil, err
+	}
+	label := fmt.Sprintf("%s %s b%d", filepath.Base(m.Path), s.Provider.Name, batch)
+	switch cfg.Scenario {
+	case Server:
+		err = runServer(cfg, preps, r, label)
+	default:
+		err = runStreams(cfg, preps, r, label)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.PeakRSSGrowthBytes = rss.growth()
+	r.Latency = Summarize(r.Samples, cfg.Percentiles)
+	r.Iterations = len(r.Samples)
+	if r.WallSeconds > 0 {
+		r.RunsPerSec = float64(r.Iterations) / r.WallSeconds
+		r.SamplesPerSec = r.RunsPerSec * float64(batch)
+	}
+	return r, nil
+}
+
+// makeInputs takes the first batch of the data at the requested size.
+func makeInputs(cfg *Config, m Model, batch int) (map[string]*tensor.Tensor, error) {
+	specs := dataset.SpecsFromGraph(m.Model.Proto.GetGraph())
+	src, err := dataset.Open(cfg.Data, specs, dataset.Options{BatchSize: batch, Limit: batch, Shapes: cfg.Shapes, Seed: cfg.Seed, RandomSamples: batch})
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	b, err := src.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("data %s has fewer than %d samples", cfg.Data, batch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b.N != batch && len(specs) > 0 {
+		return nil, fmt.Errorf("data %s gave a batch of %d samples, not %d", cfg.Data, b.N, batch)
+	}
+	return b.Inputs, nil
+}
+
+func warmup(cfg *Config, preps []*ort.Prepared) (int, error) {
+	runs := 0
+	deadline := time.Now().Add(cfg.WarmupDuration)
+	for {
+		if cfg.WarmupDuration > 0 {
+			if !time.Now().Before(deadline) {
+				break
+			}
+		} else if runs >= cfg.WarmupRuns {
+			break
+		}
+		for _, p := range preps {
+			if err := p.Run(); err != nil {
+				return runs, err
+			}
+		}
+		runs++
+	}
+	return runs, nil
+}
+
+// runStreams runs len(preps) streams back to back (one stream is the
+// latency scenario) until the iteration count or the duration is reached.
+func runStreams(cfg *Config, preps []*ort.Prepared, r *Result, label string) error {
+	total := int64(cfg.Iterations)
+	if total > 0 {
+		cfg.Progress.Start(label, total)
+	} else {
+		cfg.Progress.Start(label+" (s)", int64(cfg.Duration/time.Second))
+	}
+	defer cfg.Progress.Done()
+	var issued atomic.Int64
+	samples := make([][]float64, len(preps))
+	errs := make([]error, len(preps))
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(cfg.Duration)
+	stop := make(chan struct{})
+	if total == 0 {
+		go tickSeconds(cfg.Progress, stop)
+	}
+	for i, p := range preps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			own := make([]float64, 0, 1024)
+			for {
+				if total > 0 {
+					if issued.Add(1) > total {
+						break
+					}
+				} else if !time.Now().Before(deadline) {
+					break
+				}
+				t0 := time.Now()
+				err := p.Run()
+				d := time.Since(t0)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				own = append(own, ms(d))
+				if total > 0 {
+					cfg.Progress.Add(1)
+				}
+			}
+			samples[i] = own
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	r.WallSeconds = time.Since(start).Seconds()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	for _, s := range samples {
+		r.Samples = append(r.Samples, s...)
+	}
+	if len(r.Samples) == 0 {
+		return errors.New("no run completed")
+	}
+	return nil
+}
+
+func tickSeconds(p progress.Reporter, stop chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.Add(1)
+		}
+	}
+}
+
+// runServer issues requests at Poisson arrival times and serves them with
+// len(preps) workers. Each latency is measured from the request's
+// scheduled arrival, so queueing delay is included.
+func runServer(cfg *Config, preps []*ort.Prepared, r *Result, label string) error {
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5e4e5))
+	var arrivals []time.Duration
+	var at time.Duration
+	for {
+		at += time.Duration(rng.ExpFloat64() / cfg.Rate * float64(time.Second))
+		if cfg.Iterations > 0 && len(arrivals) >= cfg.Iterations {
+			break
+		}
+		if cfg.Iterations == 0 && at > cfg.Duration {
+			break
+		}
+		arrivals = append(arrivals, at)
+	}
+	if len(arrivals) == 0 {
+		return fmt.Errorf("no request arrives within %v at %g/s", cfg.Duration, cfg.Rate)
+	}
+	cfg.Progress.Start(label, int64(len(arrivals)))
+	defer cfg.Progress.Done()
+	type request struct{ due time.Time }
+	queue := make(chan request, len(arrivals))
+	lat := make([]float64, len(arrivals))
+	var next atomic.Int64
+	var last atomic.Int64 // completion time of the last request, ns since start
+	errs := make([]error, len(preps))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, p := range preps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for req := range queue {
+				if err := p.Run(); err != nil {
+					errs[i] = err
+					continue
+				}
+				done := time.Now()
+				lat[next.Add(1)-1] = ms(done.Sub(req.due))
+				for {
+					cur := last.Load()
+					d := int64(done.Sub(start))
+					if d <= cur || last.CompareAndSwap(cur, d) {
+						break
+					}
+				}
+				cfg.Progress.Add(1)
+			}
+		}()
+	}
+	for _, a := range arrivals {
+		due := start.Add(a)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		queue <- request{due: due}
+	}
+	close(queue)
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	r.Samples = lat[:next.Load()]
+	r.WallSeconds = time.Duration(last.Load()).Seconds()
+	if r.WallSeconds > 0 {
+		r.RateAchieved = float64(len(r.Samples)) / r.WallSeconds
+	}
+	return nil
+}
+
+// addSpeedups compares each result with the first model's result for the
+// same provider list, batch and scenario.
+func addSpeedups(rs []Result) {
+	if len(rs) == 0 {
+		return
+	}
+	first := rs[0].Model
+	for i := range rs {
+		if rs[i].Model == first {
+			continue
+		}
+		for j := range rs {
+			b := &rs[j]
+			if b.Model != first || b.Provider != rs[i].Provider || b.Batch != rs[i].Batch || b.Scenario != rs[i].Scenario {
+				continue
+			}
+			if p, bp := rs[i].Latency.Percentiles["p50"], b.Latency.Percentiles["p50"]; p > 0 && bp > 0 {
+				v := bp / p
+				rs[i].SpeedupP50 = &v
+			}
+			if b.SamplesPerSec > 0 {
+				v := rs[i].SamplesPerSec / b.SamplesPerSec
+				rs[i].SpeedupThroughput = &v
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func host() Host {
+	h := Host{OS: runtime.GOOS, Arch: runtime.GOARCH, Cores: runtime.NumCPU()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				if _, v, ok := strings.Cut(line, ":"); ok {
+					h.CPU = strings.TrimSpace(v)
+					break
+				}
+			}
+		}
+	}
+	return h
+}
