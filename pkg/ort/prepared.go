@@ -2,6 +2,7 @@ package ort
 
 import (
 	"fmt"
+	"time"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
@@ -20,6 +21,9 @@ type Prepared struct {
 	// auto marks outputs ONNX Runtime allocates on each run (string
 	// tensors, whose memory Go cannot provide).
 	auto []bool
+	// FirstRun is how long Prepare's own run took (the session's first run
+	// on these inputs, output allocation included).
+	FirstRun time.Duration
 }
 
 // Prepare converts inputs once and runs the model once to learn the output
@@ -31,7 +35,10 @@ func (s *Session) Prepare(inputs map[string]*tensor.Tensor) (*Prepared, error) {
 		return nil, err
 	}
 	p := &Prepared{s: s, ins: ins, outs: make([]ortgo.Value, len(s.outNames)), auto: make([]bool, len(s.outNames))}
-	if err := s.sess.Run(p.ins, p.outs); err != nil {
+	start := time.Now()
+	err = s.sess.Run(p.ins, p.outs)
+	p.FirstRun = time.Since(start)
+	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("onnxruntime: %s", oneLine(err.Error()))
 	}
