@@ -64,10 +64,9 @@ type Config struct {
 // DefaultPercentiles are reported when none are asked for.
 var DefaultPercentiles = []float64{50, 90, 95, 99, 99.9}
 
-func (c *Config) defaults() error {
-	if len(c.Models) == 0 {
-		return errors.New("no model to benchmark")
-	}
+// Normalize fills defaults and checks the settings (not the models); it
+// returns an error naming the contradiction. Run calls it.
+func (c *Config) Normalize() error {
 	if len(c.Providers) == 0 {
 		c.Providers = []string{ort.CPU}
 	}
@@ -131,8 +130,11 @@ func (c *Config) defaults() error {
 // (without gates applied). A provider list whose providers all fail to
 // start is an error naming each reason.
 func Run(cfg Config) (*Report, error) {
-	if err := cfg.defaults(); err != nil {
+	if err := cfg.Normalize(); err != nil {
 		return nil, err
+	}
+	if len(cfg.Models) == 0 {
+		return nil, errors.New("no model to benchmark")
 	}
 	rep := &Report{
 		ORTVersion:  "",

@@ -288,6 +288,9 @@ func plan(opts *Options) (bench.Config, bench.Gates, bench.Format, error) {
 			return usage(fmt.Errorf("--min-throughput: %w", err))
 		}
 	}
+	if err := cfg.Normalize(); err != nil {
+		return usage(err)
+	}
 	if opts.Plot != "" && !strings.HasSuffix(opts.Plot, ".png") && !strings.HasSuffix(opts.Plot, ".svg") {
 		return usage(fmt.Errorf("--plot %s: the file name must end in .png or .svg", opts.Plot))
 	}
