@@ -147,7 +147,7 @@ func Run(cfg Config) (*Report, error) {
 		rep.ORTVersion = info.Version
 	}
 	for _, ep := range cfg.Providers {
-		providers, err := ort.ParseProviders(ep, cfg.ProviderOptions)
+		providers, err := ort.ParseProviders(ep, ort.OptionsFor(ep, cfg.ProviderOptions))
 		if err != nil {
 			return nil, err
 		}

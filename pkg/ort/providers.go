@@ -205,3 +205,15 @@ func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	return s
 }
+
+// OptionsFor returns the --ep-option values that apply to the provider list
+// ep, for commands that measure several lists with one set of options.
+func OptionsFor(ep string, options []string) []string {
+	var out []string
+	for _, o := range options {
+		if _, err := ParseProviders(ep, []string{o}); err == nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}

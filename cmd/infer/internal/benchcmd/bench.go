@@ -180,6 +180,15 @@ func Run(opts *Options) error {
 	return nil
 }
 
+func appliesToAny(eps []string, option string) bool {
+	for _, ep := range eps {
+		if len(ort.OptionsFor(ep, []string{option})) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func describe(r bench.Regression) string {
 	if r.Change != "" {
 		return r.Change
@@ -202,14 +211,20 @@ func plan(opts *Options) (bench.Config, bench.Gates, bench.Format, error) {
 		return usage(err)
 	}
 	cfg.Providers = opts.EPs
-	for _, ep := range cfg.Providers {
-		if _, err := ort.ParseProviders(ep, opts.EPOptions); err != nil {
+	eps := cfg.Providers
+	if len(eps) == 0 {
+		eps = []string{"cpu"}
+	}
+	for _, ep := range eps {
+		if _, err := ort.ParseProviders(ep, ort.OptionsFor(ep, opts.EPOptions)); err != nil {
 			return usage(err)
 		}
 	}
-	if len(cfg.Providers) == 0 {
-		if _, err := ort.ParseProviders("cpu", opts.EPOptions); err != nil {
-			return usage(err)
+	// Each option must apply to some --ep; ParseProviders says why not.
+	for _, o := range opts.EPOptions {
+		if !appliesToAny(eps, o) {
+			_, err := ort.ParseProviders(eps[0], []string{o})
+			return usage(fmt.Errorf("%w (no --ep takes it)", err))
 		}
 	}
 	cfg.ProviderOptions = opts.EPOptions
