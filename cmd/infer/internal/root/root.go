@@ -17,6 +17,7 @@ import (
 	"github.com/infer-ml/infer/cmd/infer/internal/comparecmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/evalcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/inspectcmd"
+	"github.com/infer-ml/infer/cmd/infer/internal/quantizecmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/versioncmd"
 	"github.com/infer-ml/infer/internal/buildinfo"
 )
@@ -32,6 +33,7 @@ providers (CPU, CUDA, TensorRT). It is made for CI scripts.
 
 Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		Example: `  infer inspect model.onnx
+  infer quantize model.onnx --data calib.npz --max-accuracy-drop 0.5
   infer eval model.onnx --data test.npz
   infer compare model.onnx model.int8.onnx --data test.npz --max-accuracy-drop 0.5
   infer bench model.onnx model.int8.onnx --ep cpu --format markdown`,
@@ -52,6 +54,7 @@ Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		evalcmd.NewCmd(f, nil),
 		comparecmd.NewCmd(f, nil),
 		benchcmd.NewCmd(f, nil),
+		quantizecmd.NewCmd(f, nil),
 	)
 	return cmd
 }

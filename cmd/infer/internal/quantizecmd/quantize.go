@@ -1,0 +1,595 @@
+// Package quantizecmd implements `infer quantize`.
+package quantizecmd
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
+	"github.com/infer-ml/infer/internal/buildinfo"
+	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/quantize"
+	"github.com/infer-ml/infer/quantize/calib"
+)
+
+// Options of `infer quantize`.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Factory *cmdutil.Factory
+	Changed func(string) bool
+
+	Model, Output        string
+	Data, EvalData       string
+	Mode                 string
+	Calibration          string
+	Percentile           float64
+	CalibrationSamples   int
+	PerChannel           bool
+	WeightType           string
+	ActivationType       string
+	SymmetricActivations bool
+	OpTypes              []string
+	ExcludeNodes         []string
+	ExcludeOpTypes       []string
+	MaxAccuracyDrop      float64
+	MinSQNR              float64
+	SaveCalibration      string
+	CalibrationFiles     []string
+	BatchSize            int
+	Shapes               []string
+	Seed                 int64
+	Runtime              cmdutil.RuntimeFlags
+	Report               string
+	JSON, DryRun, Force  bool
+	DebugLayers          bool
+	NoProgress           bool
+}
+
+// NewCmd builds the command; runF replaces the run function in tests.
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "quantize MODEL [flags]",
+		Short: "Quantize a float model to int8 (static QDQ with calibration, or dynamic), validated against the original",
+		Long: `Quantize a float ONNX model to int8 and prove it still answers like the original.
+
+With --data: static quantization in QDQ format — int8 activations and int8
+per-channel symmetric weights, MinMax calibration on the first
+--calibration-samples samples, validation on the rest (or on --eval-data).
+Without data: dynamic quantization of MatMul/Gemm (activations quantized at
+run time), validated on random inputs.
+
+Pre-processing first: Constant weights become initializers, the opset is
+upgraded to 13 where needed, BatchNormalization is folded into Conv, and
+element types are completed by running the model once.
+
+Every result is loaded in ONNX Runtime and compared with the original:
+top-1 accuracy (with labels), agreement, SQNR, and a quick latency
+comparison. With --max-accuracy-drop (top-1 points) or --min-sqnr (dB), the
+nodes whose quantization hurts most are kept float, one at a time, until the
+gate holds; if it cannot be met the best model and its report are still
+written and the exit code is 3.`,
+		Example: `  infer quantize model.onnx --data calib.npz
+  infer quantize model.onnx --data train.npz --eval-data test.npz --max-accuracy-drop 0.5
+  infer quantize model.onnx                       # dynamic: MatMul/Gemm only
+  infer quantize model.onnx --data calib.npz --calibration entropy --save-calibration stats.json
+  infer quantize model.onnx --calibration-file a.json --calibration-file b.json --eval-data test.npz
+  infer quantize model.onnx --data calib.npz --dry-run`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Model = args[0]
+			opts.Changed = c.Flags().Changed
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Output, "output", "o", "", "output model (default MODEL.int8.onnx)")
+	fl.StringVar(&opts.Data, "data", "", "calibration data (.npz, folder, ONNX test data, or random); also evaluation data unless --eval-data")
+	fl.StringVar(&opts.EvalData, "eval-data", "", "evaluation data, separate from the calibration data")
+	fl.StringVar(&opts.Mode, "mode", "", "static or dynamic (default: static with --data or --calibration-file, else dynamic)")
+	fl.StringVar(&opts.Calibration, "calibration", "minmax", "calibration method: minmax, percentile, entropy")
+	fl.Float64Var(&opts.Percentile, "percentile", calib.DefaultPercentile, "percentile calibration: share of values the range keeps")
+	fl.IntVar(&opts.CalibrationSamples, "calibration-samples", 500, "samples used for calibration (the first ones of --data)")
+	fl.BoolVar(&opts.PerChannel, "per-channel", true, "per-output-channel weight scales")
+	fl.StringVar(&opts.WeightType, "weight-type", "int8", "weight type: int8 (symmetric) or uint8 (asymmetric)")
+	fl.StringVar(&opts.ActivationType, "activation-type", "int8", "activation type: int8 or uint8")
+	fl.BoolVar(&opts.SymmetricActivations, "symmetric-activations", false, "symmetric activation ranges (zero point 0)")
+	fl.StringSliceVar(&opts.OpTypes, "op-types", nil, "op types to quantize (default: "+strings.Join(quantize.DefaultOpTypes, ",")+")")
+	fl.StringSliceVar(&opts.ExcludeNodes, "exclude-nodes", nil, "node names to keep float")
+	fl.StringSliceVar(&opts.ExcludeOpTypes, "exclude-op-types", nil, "op types to keep float")
+	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "gate: largest top-1 accuracy drop in points; keeps damaging nodes float to meet it (exit 3 if impossible)")
+	fl.Float64Var(&opts.MinSQNR, "min-sqnr", 0, "gate for unlabelled data: smallest output SQNR in dB")
+	fl.StringVar(&opts.SaveCalibration, "save-calibration", "", "write the calibration statistics to this JSON file")
+	fl.StringArrayVar(&opts.CalibrationFiles, "calibration-file", nil, "calibration statistics to use (repeatable; merged)")
+	fl.IntVar(&opts.BatchSize, "batch-size", 0, "samples per run (default 1, or the model's fixed batch size)")
+	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224")
+	fl.Int64Var(&opts.Seed, "seed", 1, "seed for random data")
+	opts.Runtime.Bind(fl)
+	fl.StringVar(&opts.Report, "report", "", "write the JSON report to this file")
+	fl.BoolVar(&opts.JSON, "json", false, "print the JSON report on stdout instead of tables")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print which nodes would be quantized and why not, write nothing")
+	fl.BoolVar(&opts.Force, "force", false, "replace an existing output or report")
+	fl.BoolVar(&opts.DebugLayers, "debug-layers", false, "print the layer-wise error table")
+	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no progress bar")
+	return cmd
+}
+
+// Report is the JSON report.
+type Report struct {
+	Infer          string                  `json:"infer"`
+	ORTVersion     string                  `json:"onnxruntime_version"`
+	Date           string                  `json:"date"`
+	Input          FileInfo                `json:"input"`
+	Output         *FileInfo               `json:"output,omitempty"`
+	Options        map[string]any          `json:"options"`
+	Mode           string                  `json:"mode"`
+	Preprocessing  []string                `json:"preprocessing"`
+	Quantized      int                     `json:"nodes_quantized"`
+	Float          []quantize.NodeDecision `json:"nodes_float"`
+	Applied        *quantize.ApplyStats    `json:"applied,omitempty"`
+	Validation     *Validation             `json:"validation,omitempty"`
+	Layers         []quantize.LayerError   `json:"layer_errors,omitempty"`
+	KeptFloat      []quantize.KeptFloat    `json:"kept_float,omitempty"`
+	Gate           string                  `json:"gate,omitempty"`
+	GateMet        bool                    `json:"gate_met"`
+	Latency        *Latency                `json:"latency,omitempty"`
+	Notes          []string                `json:"notes"`
+	CalibrationOut string                  `json:"calibration_file,omitempty"`
+}
+
+// FileInfo describes a model file.
+type FileInfo struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256,omitempty"`
+	Bytes  int64  `json:"bytes"`
+	Params int64  `json:"float_params,omitempty"`
+}
+
+// Validation summarises the comparison with the float model.
+type Validation struct {
+	Data         string   `json:"data"`
+	Samples      int      `json:"samples"`
+	RefAccuracy  *float64 `json:"float_accuracy,omitempty"`
+	QuantAcc     *float64 `json:"quantized_accuracy,omitempty"`
+	AccuracyDrop *float64 `json:"accuracy_drop_points,omitempty"`
+	Agreement    *float64 `json:"top1_agreement,omitempty"`
+	SQNR         *float64 `json:"sqnr_db,omitempty"`
+	Cosine       float64  `json:"cosine"`
+	MaxAbsError  float64  `json:"max_abs_error"`
+}
+
+// Latency is the quick comparison on the chosen provider.
+type Latency struct {
+	Provider string  `json:"provider"`
+	FloatP50 float64 `json:"float_p50_ms"`
+	QuantP50 float64 `json:"quantized_p50_ms"`
+	Speedup  float64 `json:"speedup"`
+}
+
+func defaultOutput(model string) string {
+	base := strings.TrimSuffix(model, filepath.Ext(model))
+	return base + ".int8.onnx"
+}
+
+// Run quantizes.
+func Run(opts *Options) error {
+	qo, mode, err := plan(opts)
+	if err != nil {
+		return err
+	}
+	out := opts.Output
+	if out == "" {
+		out = defaultOutput(opts.Model)
+	}
+	if !opts.DryRun {
+		for _, p := range []string{out, opts.Report, opts.SaveCalibration} {
+			if p != "" {
+				if err := cmdutil.CheckOutput(p, opts.Force, append([]string{opts.Model}, opts.CalibrationFiles...)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	info, err := opts.Factory.InitORT()
+	if err != nil {
+		return err
+	}
+	m, err := cmdutil.LoadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		return dryRun(opts, m, qo, mode)
+	}
+	specs := dataset.SpecsFromGraph(m.Proto.GetGraph())
+	shapes, _ := dataset.ParseShapes(opts.Shapes)
+	base := dataset.Options{BatchSize: opts.BatchSize, Shapes: shapes, Seed: opts.Seed}
+	evalSpec := opts.EvalData
+	if mode == quantize.Static && opts.Data != "" {
+		co := base
+		co.Limit = opts.CalibrationSamples
+		if opts.Data == "random" {
+			co.RandomSamples = opts.CalibrationSamples
+		}
+		src, err := dataset.Open(opts.Data, specs, co)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		qo.Calibration = src
+	}
+	eo := base
+	switch {
+	case evalSpec != "":
+	case opts.Data != "" && opts.Data != "random":
+		evalSpec = opts.Data
+		if mode == quantize.Static {
+			eo.Offset = opts.CalibrationSamples
+		}
+	default:
+		evalSpec = "random"
+		eo.Seed = opts.Seed + 1
+		eo.RandomSamples = 64
+		fmt.Fprintln(opts.IO.ErrOut, "infer: quantize: validating on random inputs (agreement and SQNR only); pass --data or --eval-data with labels for accuracy")
+	}
+	evalSrc, err := dataset.Open(evalSpec, specs, eo)
+	if err != nil {
+		return err
+	}
+	defer evalSrc.Close()
+	if evalSrc.Len() == 0 {
+		return fmt.Errorf("no evaluation samples left in %s after the %d calibration samples: pass --eval-data or a smaller --calibration-samples", evalSpec, opts.CalibrationSamples)
+	}
+	qo.Eval = evalSrc
+	if mode == quantize.Dynamic && opts.Data == "" {
+		fmt.Fprintln(opts.IO.ErrOut, "infer: quantize: no --data: dynamic quantization of MatMul/Gemm; static quantization with --data covers convolutions too")
+	}
+	if len(opts.CalibrationFiles) > 0 {
+		if qo.CalibrationStats, err = calib.LoadAll(opts.CalibrationFiles...); err != nil {
+			return err
+		}
+	}
+	qo.Progress = opts.Factory.Progress(opts.NoProgress)
+	res, err := quantize.Quantize(m.Proto, qo)
+	if err != nil {
+		return err
+	}
+	rep := &Report{
+		Infer: buildinfo.String(), ORTVersion: info.Version, Date: time.Now().UTC().Format(time.RFC3339),
+		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes},
+		Options: optionsEcho(opts, mode), Mode: string(mode), Preprocessing: res.PrepNotes,
+		Applied: res.Apply, Layers: res.Layers, KeptFloat: res.KeptFloat, Gate: res.GateSummary, GateMet: res.GateMet,
+		Notes: append([]string{}, res.Notes...), Float: []quantize.NodeDecision{},
+	}
+	for _, d := range res.Nodes {
+		if d.Quantized {
+			rep.Quantized++
+		} else {
+			rep.Float = append(rep.Float, d)
+		}
+	}
+	rep.Validation = validation(evalSpec, res)
+	rep.Latency = &Latency{Provider: res.Provider, FloatP50: res.RefP50MS, QuantP50: res.QuantP50MS}
+	if res.QuantP50MS > 0 {
+		rep.Latency.Speedup = res.RefP50MS / res.QuantP50MS
+	}
+	if opts.SaveCalibration != "" && res.Stats != nil {
+		if err := res.Stats.Save(opts.SaveCalibration); err != nil {
+			return err
+		}
+		rep.CalibrationOut = opts.SaveCalibration
+	}
+	sr, err := onnx.Save(res.Model, out, onnx.SaveOptions{Force: opts.Force, Inputs: []string{opts.Model}})
+	if err != nil {
+		return err
+	}
+	written, err := onnx.Load(out, onnx.LoadOptions{})
+	if err != nil {
+		return fmt.Errorf("reading back %s: %w", out, err)
+	}
+	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: sr.Bytes + sr.ExternalSize}
+	if opts.Report != "" {
+		var b strings.Builder
+		if err := cmdutil.WriteJSON(&b, rep); err != nil {
+			return err
+		}
+		if err := onnx.WriteFileAtomic(opts.Report, []byte(b.String())); err != nil {
+			return err
+		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(opts.IO.ErrOut, "infer: quantize: %s\n", n)
+	}
+	if opts.JSON {
+		if err := cmdutil.WriteJSON(opts.IO.Out, rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(opts.IO.Out, rep, opts.DebugLayers)
+	}
+	if !res.GateMet {
+		return cmdutil.Gatef("%s; the best model found was written to %s", res.GateSummary, out)
+	}
+	return nil
+}
+
+func validation(spec string, res *quantize.Result) *Validation {
+	o := res.Validation.Primary()
+	v := &Validation{Data: spec, Samples: res.Validation.Samples}
+	if o == nil {
+		return v
+	}
+	v.Cosine, v.MaxAbsError = o.Cosine(), o.MaxAbsError
+	if q := o.SQNR(); !math.IsInf(q, 0) && !math.IsNaN(q) {
+		v.SQNR = &q
+	}
+	if o.Classified {
+		a := 100 * o.Agreement()
+		v.Agreement = &a
+	}
+	if o.Labelled > 0 {
+		r, c := 100*o.RefAccuracy(), 100*o.CandAccuracy()
+		d := r - c
+		v.RefAccuracy, v.QuantAcc, v.AccuracyDrop = &r, &c, &d
+	}
+	return v
+}
+
+func optionsEcho(o *Options, mode quantize.Mode) map[string]any {
+	e := map[string]any{
+		"mode": string(mode), "per_channel": o.PerChannel, "weight_type": o.WeightType,
+		"activation_type": o.ActivationType, "symmetric_activations": o.SymmetricActivations,
+		"ep": o.Runtime.EP, "go": runtime.Version(),
+	}
+	if mode == quantize.Static {
+		e["calibration"] = o.Calibration
+		e["calibration_samples"] = o.CalibrationSamples
+		if o.Calibration == "percentile" {
+			e["percentile"] = o.Percentile
+		}
+	}
+	for k, v := range map[string][]string{"op_types": o.OpTypes, "exclude_nodes": o.ExcludeNodes, "exclude_op_types": o.ExcludeOpTypes, "calibration_files": o.CalibrationFiles} {
+		if len(v) > 0 {
+			e[k] = v
+		}
+	}
+	if o.MaxAccuracyDrop >= 0 {
+		e["max_accuracy_drop"] = o.MaxAccuracyDrop
+	}
+	if !math.IsNaN(o.MinSQNR) {
+		e["min_sqnr"] = o.MinSQNR
+	}
+	for k, v := range map[string]string{"data": o.Data, "eval_data": o.EvalData} {
+		if v != "" {
+			e[k] = v
+		}
+	}
+	return e
+}
+
+// plan checks the flags and builds quantize.Options; contradictions and
+// unknown values are usage errors.
+func plan(o *Options) (quantize.Options, quantize.Mode, error) {
+	var qo quantize.Options
+	changed := o.Changed
+	if changed == nil {
+		changed = func(string) bool { return false }
+	}
+	mode := quantize.Mode(o.Mode)
+	switch mode {
+	case "":
+		mode = quantize.Dynamic
+		if o.Data != "" || len(o.CalibrationFiles) > 0 {
+			mode = quantize.Static
+		}
+	case quantize.Static, quantize.Dynamic:
+	default:
+		return qo, "", cmdutil.Usagef("--mode %q: want static or dynamic", o.Mode)
+	}
+	if mode == quantize.Static && o.Data == "" && len(o.CalibrationFiles) == 0 {
+		return qo, "", cmdutil.Usagef("--mode static needs calibration data (--data) or --calibration-file")
+	}
+	if mode == quantize.Static && o.Data == "" && o.EvalData == "" {
+		return qo, "", cmdutil.Usagef("with --calibration-file and no --data, pass --eval-data to validate the result")
+	}
+	if mode == quantize.Dynamic {
+		for _, f := range []string{"calibration", "percentile", "calibration-samples", "save-calibration", "calibration-file", "activation-type", "symmetric-activations"} {
+			if changed(f) {
+				return qo, "", cmdutil.Usagef("--%s applies to static quantization; dynamic quantization (no --data) computes activation ranges at run time", f)
+			}
+		}
+		if o.WeightType != "int8" {
+			return qo, "", cmdutil.Usagef("dynamic quantization stores int8 weights (ONNX Runtime's dynamic kernels take uint8 activations × int8 weights)")
+		}
+	}
+	method, err := calib.ParseMethod(o.Calibration)
+	if err != nil {
+		return qo, "", &cmdutil.UsageError{Err: fmt.Errorf("--calibration: %w", err)}
+	}
+	if changed("percentile") && method != calib.Percentile {
+		return qo, "", cmdutil.Usagef("--percentile applies to --calibration percentile")
+	}
+	if o.Percentile <= 0 || o.Percentile > 100 {
+		return qo, "", cmdutil.Usagef("--percentile %g: must be in (0, 100]", o.Percentile)
+	}
+	if o.CalibrationSamples < 1 {
+		return qo, "", cmdutil.Usagef("--calibration-samples %d: must be at least 1", o.CalibrationSamples)
+	}
+	wt, err := qtype("--weight-type", o.WeightType)
+	if err != nil {
+		return qo, "", err
+	}
+	at, err := qtype("--activation-type", o.ActivationType)
+	if err != nil {
+		return qo, "", err
+	}
+	if changed("max-accuracy-drop") && changed("min-sqnr") {
+		return qo, "", cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
+	}
+	if changed("max-accuracy-drop") && (o.MaxAccuracyDrop < 0 || o.MaxAccuracyDrop > 100) {
+		return qo, "", cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
+	}
+	minSQNR := math.NaN()
+	if changed("min-sqnr") {
+		minSQNR = o.MinSQNR
+	}
+	if o.SaveCalibration != "" && mode != quantize.Static {
+		return qo, "", cmdutil.Usagef("--save-calibration needs static quantization")
+	}
+	for _, op := range append(append([]string{}, o.OpTypes...), o.ExcludeOpTypes...) {
+		if !known(op, mode) {
+			return qo, "", cmdutil.Usagef("op type %q cannot be quantized in %s mode (supported: %s)", op, mode, strings.Join(supported(mode), ", "))
+		}
+	}
+	if _, err := dataset.ParseShapes(o.Shapes); err != nil {
+		return qo, "", &cmdutil.UsageError{Err: fmt.Errorf("--shape: %w", err)}
+	}
+	if o.BatchSize < 0 {
+		return qo, "", cmdutil.Usagef("--batch-size must not be negative")
+	}
+	so, err := o.Runtime.Options()
+	if err != nil {
+		return qo, "", err
+	}
+	var opTypes []string
+	if len(o.OpTypes) > 0 {
+		opTypes = o.OpTypes
+	}
+	qo = quantize.Options{
+		Mode: mode,
+		Plan: quantize.PlanOptions{WeightType: wt, ActivationType: at, PerChannel: o.PerChannel, SymmetricActivations: o.SymmetricActivations,
+			OpTypes: opTypes, ExcludeNodes: o.ExcludeNodes, ExcludeOpTypes: o.ExcludeOpTypes},
+		Calib:              calib.Config{Method: method, Percentile: o.Percentile, Symmetric: o.SymmetricActivations},
+		CalibrationSamples: o.CalibrationSamples,
+		MaxAccuracyDrop:    o.MaxAccuracyDrop,
+		MinSQNR:            minSQNR,
+		Session:            so,
+	}
+	if !changed("max-accuracy-drop") {
+		qo.MaxAccuracyDrop = -1
+	}
+	return qo, mode, nil
+}
+
+func qtype(flag, s string) (tensor.DType, error) {
+	switch s {
+	case "int8":
+		return tensor.Int8, nil
+	case "uint8":
+		return tensor.Uint8, nil
+	}
+	return 0, cmdutil.Usagef("%s %q: want int8 or uint8", flag, s)
+}
+
+func supported(mode quantize.Mode) []string {
+	if mode == quantize.Dynamic {
+		return quantize.DynamicOpTypes
+	}
+	return quantize.SupportedOpTypes()
+}
+
+func known(op string, mode quantize.Mode) bool {
+	for _, s := range supported(mode) {
+		if s == op {
+			return true
+		}
+	}
+	return false
+}
+
+func dryRun(opts *Options, m *onnx.Model, qo quantize.Options, mode quantize.Mode) error {
+	float, notes, err := quantize.Prepare(m.Proto)
+	if err != nil {
+		return err
+	}
+	var decisions []quantize.NodeDecision
+	if mode == quantize.Dynamic {
+		if decisions, _, err = quantize.ApplyDynamic(float, qo.Plan); err != nil {
+			return err
+		}
+	} else {
+		p, err := quantize.BuildPlan(float, qo.Plan)
+		if err != nil {
+			return err
+		}
+		decisions = p.Nodes
+	}
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, map[string]any{"mode": mode, "preprocessing": notes, "nodes": decisions})
+	}
+	w := tabwriter.NewWriter(opts.IO.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "mode\t%s\n", mode)
+	for _, n := range notes {
+		fmt.Fprintf(w, "pre-processing\t%s\n", n)
+	}
+	fmt.Fprintln(w, "\nnode\top\tplan")
+	for _, d := range decisions {
+		plan := "quantize"
+		if !d.Quantized {
+			plan = "float: " + d.Reason
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", d.Name, d.OpType, plan)
+	}
+	return w.Flush()
+}
+
+func printReport(out io.Writer, r *Report, layers bool) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "input\t%s (%s)\n", r.Input.Path, onnx.HumanBytes(r.Input.Bytes))
+	if r.Output != nil {
+		fmt.Fprintf(w, "output\t%s (%s, %.2f× the input)\n", r.Output.Path, onnx.HumanBytes(r.Output.Bytes), float64(r.Output.Bytes)/float64(max(r.Input.Bytes, 1)))
+	}
+	fmt.Fprintf(w, "mode\t%s\n", r.Mode)
+	for _, n := range r.Preprocessing {
+		fmt.Fprintf(w, "pre-processing\t%s\n", n)
+	}
+	fmt.Fprintf(w, "nodes\t%d quantized, %d float\n", r.Quantized, len(r.Float))
+	if v := r.Validation; v != nil {
+		fmt.Fprintf(w, "validation\t%s, %d samples\n", v.Data, v.Samples)
+		if v.AccuracyDrop != nil {
+			fmt.Fprintf(w, "  top-1 accuracy\t%.2f%% → %.2f%% (drop %.2f points)\n", *v.RefAccuracy, *v.QuantAcc, *v.AccuracyDrop)
+		}
+		if v.Agreement != nil {
+			fmt.Fprintf(w, "  top-1 agreement\t%.2f%%\n", *v.Agreement)
+		}
+		if v.SQNR != nil {
+			fmt.Fprintf(w, "  output SQNR\t%.1f dB (cosine %.5f)\n", *v.SQNR, v.Cosine)
+		}
+	}
+	if l := r.Latency; l != nil {
+		fmt.Fprintf(w, "latency (%s, p50)\t%.3f ms → %.3f ms (%.2f× faster)\n", l.Provider, l.FloatP50, l.QuantP50, l.Speedup)
+	}
+	for _, k := range r.KeptFloat {
+		fmt.Fprintf(w, "kept float\t%s (%s, layer SQNR %.1f dB) → gate metric %.3f\n", k.Node, k.OpType, k.SQNR, k.Metric)
+	}
+	if r.Gate != "" {
+		state := "met"
+		if !r.GateMet {
+			state = "NOT MET"
+		}
+		fmt.Fprintf(w, "gate\t%s: %s\n", state, r.Gate)
+	}
+	w.Flush()
+	if layers && len(r.Layers) > 0 {
+		fmt.Fprintln(out, "\nlayer-wise error (worst first)")
+		lw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(lw, "tensor\tnode\top\tSQNR dB")
+		for _, l := range r.Layers {
+			fmt.Fprintf(lw, "%s\t%s\t%s\t%.1f\n", l.Tensor, l.Node, l.OpType, l.SQNR)
+		}
+		lw.Flush()
+	}
+}

@@ -1,0 +1,431 @@
+package quantize
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/infer-ml/infer/pkg/graph"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// ApplyStats counts what Apply did.
+type ApplyStats struct {
+	QDQPairs      int `json:"qdq_pairs"`
+	Weights       int `json:"weights"`
+	Biases        int `json:"biases"`
+	FoldedActs    int `json:"folded_activations"`
+	WeightBytesIn int64
+	WeightBytes   int64
+}
+
+// Apply materialises a plan on m (modified in place): int8 weights and
+// int32 biases with DequantizeLinear, and a QuantizeLinear/DequantizeLinear
+// pair after every marked activation. ranges gives each calibrated tensor's
+// [min, max] (Plan.Calibrate lists them). It returns an error naming a
+// tensor without a range.
+func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyStats, error) {
+	g := m.GetGraph()
+	st := &ApplyStats{}
+	marks := snapshot(p.marks)
+	// Fold Relu/Clip nodes into their producer's quantizer.
+	for _, name := range sortedKeys(p.folded) {
+		out := p.folded[name]
+		var node *onnxpb.NodeProto
+		for _, n := range g.Node {
+			if n.GetName() == name {
+				node = n
+			}
+		}
+		if node == nil {
+			return nil, fmt.Errorf("folded node %q not found", name)
+		}
+		in := node.GetInput()[0]
+		prod, pos := graph.NewIndex(g).Producer(in)
+		if prod == nil {
+			return nil, fmt.Errorf("fold %s: no producer for %q", name, in)
+		}
+		if err := graph.RemoveNode(g, node); err != nil {
+			return nil, err
+		}
+		// in fed only the removed node (BuildPlan checked), so the producer
+		// can write out directly.
+		prod.Output[pos] = out
+		dropValueInfo(g, in)
+		delete(marks, in)
+		marks[out] = &mark{kind: markActivation}
+		st.FoldedActs++
+	}
+	namer := graph.NewNamer(g)
+	ix := graph.NewIndex(g)
+	params := map[string][]Params{} // per tensor (one entry per channel for per-channel weights)
+	actType := p.opts.ActivationType
+	// Activations first: biases need their input's scale.
+	var acts []string
+	for _, name := range sortedKeys(marks) {
+		if marks[name].kind == markActivation {
+			acts = append(acts, name)
+		}
+	}
+	resolve := func(name string) (Params, error) {
+		seen := map[string]bool{}
+		for {
+			mk := marks[name]
+			if mk == nil {
+				return Params{}, fmt.Errorf("tensor %q is not quantized", name)
+			}
+			if mk.sameAs == "" {
+				break
+			}
+			if seen[name] {
+				return Params{}, fmt.Errorf("tensor %q: parameter sharing loops", name)
+			}
+			seen[name] = true
+			name = mk.sameAs
+		}
+		if ps, ok := params[name]; ok {
+			return ps[0], nil
+		}
+		mk := marks[name]
+		var lo, hi float64
+		switch {
+		case mk.fixed != nil:
+			lo, hi = mk.fixed[0], mk.fixed[1]
+		default:
+			key := name
+			if mk.rangeOf != "" {
+				key = mk.rangeOf
+			}
+			r, ok := ranges[key]
+			if !ok {
+				return Params{}, fmt.Errorf("no calibrated range for tensor %q", key)
+			}
+			lo, hi = r[0], r[1]
+		}
+		pp, err := ComputeParams(lo, hi, actType, p.opts.SymmetricActivations)
+		if err != nil {
+			return Params{}, fmt.Errorf("tensor %q: %w", name, err)
+		}
+		params[name] = []Params{pp}
+		return pp, nil
+	}
+	for _, name := range acts {
+		pp, err := resolve(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := insertQDQ(g, ix, namer, name, pp, actType); err != nil {
+			return nil, err
+		}
+		st.QDQPairs++
+	}
+	for _, name := range sortedKeys(marks) {
+		mk := marks[name]
+		if mk.kind != markWeight {
+			continue
+		}
+		init := ix.Initializer(name)
+		if init == nil {
+			return nil, fmt.Errorf("weight %q is not an initializer", name)
+		}
+		ps, dq, err := quantizeWeight(g, namer, init, mk.axis, p.opts.WeightType)
+		if err != nil {
+			return nil, err
+		}
+		g.Node = append(g.Node, dq)
+		params[name] = ps
+		st.Weights++
+	}
+	for _, name := range sortedKeys(marks) {
+		mk := marks[name]
+		if mk.kind != markBias {
+			continue
+		}
+		in, err := resolve(mk.biasInput)
+		if err != nil {
+			return nil, fmt.Errorf("bias %q: %w", name, err)
+		}
+		ws, ok := params[mk.biasWeight]
+		if !ok {
+			return nil, fmt.Errorf("bias %q: weight %q not quantized", name, mk.biasWeight)
+		}
+		if err := quantizeBias(g, namer, ix.Initializer(name), in, ws, mk.axis); err != nil {
+			return nil, err
+		}
+		st.Biases++
+	}
+	// Drop the float initializers replaced above and keep nodes sorted.
+	if _, err := graph.EliminateDeadCode(g); err != nil {
+		return nil, err
+	}
+	if err := graph.SortNodes(g); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// insertQDQ makes name's consumers (and graph outputs) see
+// DequantizeLinear(QuantizeLinear(name)). A produced value is renamed so
+// the DequantizeLinear output keeps the original name; a graph input keeps
+// its name and its readers are redirected.
+func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, name string, p Params, t tensor.DType) error {
+	scale := namer.Name(name + "_scale")
+	zp := namer.Name(name + "_zero_point")
+	g.Initializer = append(g.Initializer, scalarFloat(scale, p.Scale), scalarInt(zp, t, p.ZeroPoint))
+	q := namer.Name(name + "_quantized")
+	prod, pos := ix.Producer(name)
+	src, dst := name, name
+	if prod != nil {
+		src = namer.Name(name + "_float")
+		prod.Output[pos] = src
+	} else {
+		dst = namer.Name(name + "_dequantized")
+		if _, err := graph.ReplaceAllUses(g, name, dst); err != nil {
+			return err
+		}
+	}
+	g.Node = append(g.Node,
+		&onnxpb.NodeProto{OpType: "QuantizeLinear", Name: namer.Name(name + "_QuantizeLinear"), Input: []string{src, scale, zp}, Output: []string{q}},
+		&onnxpb.NodeProto{OpType: "DequantizeLinear", Name: namer.Name(name + "_DequantizeLinear"), Input: []string{q, scale, zp}, Output: []string{dst}},
+	)
+	return nil
+}
+
+// quantizeWeight replaces a float initializer by an int8/uint8 one and a
+// DequantizeLinear producing the original name. Symmetric for int8,
+// asymmetric for uint8; per channel along axis (−1: per tensor).
+//
+// It returns the per-channel parameters and the DequantizeLinear node for
+// the caller to insert.
+func quantizeWeight(g *onnxpb.GraphProto, namer *graph.Namer, init *onnxpb.TensorProto, axis int, t tensor.DType) ([]Params, *onnxpb.NodeProto, error) {
+	w, err := tensor.FromProto(init)
+	if err != nil {
+		return nil, nil, fmt.Errorf("weight %q: %w", init.GetName(), err)
+	}
+	vals := tensor.Values[float32](w)
+	shape := w.Shape()
+	channels, inner := 1, len(vals)
+	if axis >= 0 {
+		if axis >= len(shape) {
+			return nil, nil, fmt.Errorf("weight %q: channel axis %d out of range for shape %v", init.GetName(), axis, shape)
+		}
+		channels = int(shape[axis])
+		inner = 1
+		for _, d := range shape[axis+1:] {
+			inner *= int(d)
+		}
+	}
+	if channels == 0 {
+		return nil, nil, fmt.Errorf("weight %q is empty", init.GetName())
+	}
+	sym := t == tensor.Int8
+	qmin, qmax, err := qrange(t, sym)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps := make([]Params, channels)
+	for c := range channels {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		forChannel(len(vals), channels, inner, c, func(i int) {
+			v := float64(vals[i])
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		})
+		if ps[c], err = ComputeParams(lo, hi, t, sym); err != nil {
+			return nil, nil, fmt.Errorf("weight %q channel %d: %w", init.GetName(), c, err)
+		}
+	}
+	var qt *tensor.Tensor
+	if t == tensor.Int8 {
+		q := make([]int8, len(vals))
+		for c := range channels {
+			forChannel(len(vals), channels, inner, c, func(i int) { q[i] = int8(quantizeValue(vals[i], ps[c], qmin, qmax)) })
+		}
+		qt, err = tensor.New(shape, q)
+	} else {
+		q := make([]uint8, len(vals))
+		for c := range channels {
+			forChannel(len(vals), channels, inner, c, func(i int) { q[i] = uint8(quantizeValue(vals[i], ps[c], qmin, qmax)) })
+		}
+		qt, err = tensor.New(shape, q)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	name := init.GetName()
+	qname := namer.Name(name + "_quantized")
+	qp, err := tensor.ToProto(qt, qname)
+	if err != nil {
+		return nil, nil, err
+	}
+	scale, zp := namer.Name(name+"_scale"), namer.Name(name+"_zero_point")
+	g.Initializer = append(g.Initializer, qp, paramsScale(scale, ps, axis), paramsZP(zp, ps, axis, t))
+	removeInitializer(g, name)
+	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Name: namer.Name(name + "_DequantizeLinear"), Input: []string{qname, scale, zp}, Output: []string{name}}
+	if axis >= 0 {
+		n.Attribute = []*onnxpb.AttributeProto{{Name: "axis", Type: onnxpb.AttributeProto_INT, I: int64(axis)}}
+	}
+	return ps, n, nil
+}
+
+// forChannel calls fn for each flat index of channel c in a row-major
+// tensor whose channel axis has `channels` entries and `inner` elements
+// after it.
+func forChannel(n, channels, inner, c int, fn func(int)) {
+	outer := n / (channels * inner)
+	for o := range outer {
+		base := (o*channels + c) * inner
+		for i := range inner {
+			fn(base + i)
+		}
+	}
+}
+
+// quantizeBias stores a bias as int32 with scale input scale × weight scale
+// (per channel when the weight is) and zero point 0, so ORT's integer
+// kernels can add it to their int32 accumulators.
+func quantizeBias(g *onnxpb.GraphProto, namer *graph.Namer, init *onnxpb.TensorProto, in Params, ws []Params, axis int) error {
+	b, err := tensor.FromProto(init)
+	if err != nil {
+		return fmt.Errorf("bias %q: %w", init.GetName(), err)
+	}
+	vals := tensor.Values[float32](b)
+	if len(ws) != 1 && len(ws) != len(vals) {
+		return fmt.Errorf("bias %q has %d values for %d weight channels", init.GetName(), len(vals), len(ws))
+	}
+	scales := make([]Params, len(ws))
+	q := make([]int32, len(vals))
+	for i := range ws {
+		scales[i] = Params{Scale: in.Scale * ws[i].Scale}
+	}
+	for i, v := range vals {
+		s := scales[0].Scale
+		if len(scales) > 1 {
+			s = scales[i].Scale
+		}
+		r := math.RoundToEven(float64(v) / float64(s))
+		q[i] = int32(math.Max(math.MinInt32, math.Min(math.MaxInt32, r)))
+	}
+	name := init.GetName()
+	qt, err := tensor.New(b.Shape(), q)
+	if err != nil {
+		return err
+	}
+	qname := namer.Name(name + "_quantized")
+	qp, err := tensor.ToProto(qt, qname)
+	if err != nil {
+		return err
+	}
+	if len(scales) == 1 {
+		axis = -1
+	}
+	scale, zp := namer.Name(name+"_scale"), namer.Name(name+"_zero_point")
+	g.Initializer = append(g.Initializer, qp, paramsScale(scale, scales, axis), paramsZP(zp, scales, axis, tensor.Int32))
+	removeInitializer(g, name)
+	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Name: namer.Name(name + "_DequantizeLinear"), Input: []string{qname, scale, zp}, Output: []string{name}}
+	if axis >= 0 {
+		n.Attribute = []*onnxpb.AttributeProto{{Name: "axis", Type: onnxpb.AttributeProto_INT, I: int64(axis)}}
+	}
+	g.Node = append([]*onnxpb.NodeProto{n}, g.Node...)
+	return nil
+}
+
+func removeInitializer(g *onnxpb.GraphProto, name string) {
+	out := g.Initializer[:0]
+	for _, t := range g.Initializer {
+		if t.GetName() != name {
+			out = append(out, t)
+		}
+	}
+	g.Initializer = out
+	in := g.Input[:0]
+	for _, v := range g.Input {
+		if v.GetName() != name {
+			in = append(in, v)
+		}
+	}
+	g.Input = in
+}
+
+func paramsScale(name string, ps []Params, axis int) *onnxpb.TensorProto {
+	if axis < 0 {
+		return scalarFloat(name, ps[0].Scale)
+	}
+	v := make([]float32, len(ps))
+	for i, p := range ps {
+		v[i] = p.Scale
+	}
+	t, _ := tensor.ToProto(tensor.MustNew([]int64{int64(len(v))}, v), name)
+	return t
+}
+
+func paramsZP(name string, ps []Params, axis int, t tensor.DType) *onnxpb.TensorProto {
+	if axis < 0 {
+		return scalarInt(name, t, ps[0].ZeroPoint)
+	}
+	return intVector(name, t, ps)
+}
+
+func intVector(name string, t tensor.DType, ps []Params) *onnxpb.TensorProto {
+	var tt *tensor.Tensor
+	n := []int64{int64(len(ps))}
+	switch t {
+	case tensor.Int8:
+		v := make([]int8, len(ps))
+		for i, p := range ps {
+			v[i] = int8(p.ZeroPoint)
+		}
+		tt = tensor.MustNew(n, v)
+	case tensor.Uint8:
+		v := make([]uint8, len(ps))
+		for i, p := range ps {
+			v[i] = uint8(p.ZeroPoint)
+		}
+		tt = tensor.MustNew(n, v)
+	default:
+		v := make([]int32, len(ps))
+		for i, p := range ps {
+			v[i] = p.ZeroPoint
+		}
+		tt = tensor.MustNew(n, v)
+	}
+	out, _ := tensor.ToProto(tt, name)
+	return out
+}
+
+func scalarFloat(name string, v float32) *onnxpb.TensorProto {
+	t, _ := tensor.ToProto(tensor.MustNew([]int64{}, []float32{v}), name)
+	return t
+}
+
+func scalarInt(name string, t tensor.DType, v int32) *onnxpb.TensorProto {
+	var tt *tensor.Tensor
+	switch t {
+	case tensor.Int8:
+		tt = tensor.MustNew([]int64{}, []int8{int8(v)})
+	case tensor.Uint8:
+		tt = tensor.MustNew([]int64{}, []uint8{uint8(v)})
+	default:
+		tt = tensor.MustNew([]int64{}, []int32{v})
+	}
+	out, _ := tensor.ToProto(tt, name)
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	return keys
+}
+
+func dropValueInfo(g *onnxpb.GraphProto, name string) {
+	out := g.ValueInfo[:0]
+	for _, v := range g.ValueInfo {
+		if v.GetName() != name {
+			out = append(out, v)
+		}
+	}
+	g.ValueInfo = out
+}

@@ -1,0 +1,70 @@
+package quantize
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// qrange returns the integer range used for a quantized type. Symmetric
+// int8 uses [-127, 127] so that +absmax and −absmax both map exactly.
+func qrange(t tensor.DType, symmetric bool) (int32, int32, error) {
+	switch t {
+	case tensor.Int8:
+		if symmetric {
+			return -127, 127, nil
+		}
+		return -128, 127, nil
+	case tensor.Uint8:
+		return 0, 255, nil
+	}
+	return 0, 0, fmt.Errorf("quantized type %s is not int8 or uint8", t)
+}
+
+// Params are a scale and zero point.
+type Params struct {
+	Scale     float32
+	ZeroPoint int32
+}
+
+// ComputeParams maps the float range [lo, hi] onto type t. The range is
+// widened to include 0 (zero must be exact). Symmetric ranges use
+// max(|lo|, |hi|) with zero point 0 (int8) or 128 (uint8). A range of zero
+// width gets scale 1 so dequantization stays finite.
+func ComputeParams(lo, hi float64, t tensor.DType, symmetric bool) (Params, error) {
+	if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		return Params{}, fmt.Errorf("range [%g, %g] is not finite", lo, hi)
+	}
+	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
+	qmin, qmax, err := qrange(t, symmetric)
+	if err != nil {
+		return Params{}, err
+	}
+	if symmetric {
+		absmax := math.Max(-lo, hi)
+		zp := int32(0)
+		if t == tensor.Uint8 {
+			zp = 128
+		}
+		scale := absmax / float64(qmax-zp)
+		if scale == 0 {
+			scale = 1
+		}
+		return Params{Scale: float32(scale), ZeroPoint: zp}, nil
+	}
+	scale := (hi - lo) / float64(qmax-qmin)
+	if scale == 0 {
+		return Params{Scale: 1, ZeroPoint: clampZP(0, qmin, qmax)}, nil
+	}
+	zp := math.RoundToEven(float64(qmin) - lo/scale)
+	return Params{Scale: float32(scale), ZeroPoint: clampZP(int32(zp), qmin, qmax)}, nil
+}
+
+func clampZP(z, lo, hi int32) int32 { return max(lo, min(hi, z)) }
+
+// quantizeValue rounds v/scale + zp to nearest even and clamps.
+func quantizeValue(v float32, p Params, qmin, qmax int32) int32 {
+	q := math.RoundToEven(float64(v)/float64(p.Scale)) + float64(p.ZeroPoint)
+	return int32(math.Max(float64(qmin), math.Min(float64(qmax), q)))
+}

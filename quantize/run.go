@@ -1,0 +1,421 @@
+package quantize
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/eval"
+	"github.com/infer-ml/infer/pkg/graph"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/progress"
+	"github.com/infer-ml/infer/quantize/calib"
+	"github.com/infer-ml/infer/quantize/prep"
+)
+
+// Mode is static (calibrated QDQ) or dynamic (run-time activation ranges).
+type Mode string
+
+// Modes.
+const (
+	Static  Mode = "static"
+	Dynamic Mode = "dynamic"
+)
+
+// Options configure Quantize. Data sources are opened by the caller.
+type Options struct {
+	Mode Mode
+	Plan PlanOptions
+	// Calib is the calibration method; CalibrationSamples bounds the
+	// samples read from Calibration.
+	Calib              calib.Config
+	CalibrationSamples int
+	// Calibration is the calibration data (static; may be nil when
+	// CalibrationStats is given).
+	Calibration dataset.Source
+	// CalibrationStats are statistics loaded from files, merged with what
+	// Calibration yields.
+	CalibrationStats *calib.Stats
+	// Eval is the evaluation data, disjoint from the calibration data.
+	Eval dataset.Source
+	// Gates: MaxAccuracyDrop in top-1 points (<0 off), MinSQNR in dB
+	// (NaN off). With a gate, the most damaging nodes are kept float until
+	// it holds.
+	MaxAccuracyDrop float64
+	MinSQNR         float64
+	// Session configures every ONNX Runtime session (providers, threads).
+	Session ort.Options
+	// LatencyRuns is the number of timed runs per model for the latency
+	// comparison (0: 50).
+	LatencyRuns int
+	Progress    progress.Reporter
+}
+
+// KeptFloat is a node the accuracy-aware search kept in float.
+type KeptFloat struct {
+	Node   string  `json:"node"`
+	OpType string  `json:"op_type"`
+	SQNR   Finite `json:"layer_sqnr_db"`
+	// Metric is the gate metric (accuracy drop in points, or output SQNR in
+	// dB) after this node was kept float.
+	Metric Finite `json:"metric_after"`
+}
+
+// Result is what Quantize produced and measured.
+type Result struct {
+	Model       *onnxpb.ModelProto `json:"-"`
+	Float       *onnxpb.ModelProto `json:"-"` // the pre-processed float model
+	Stats       *calib.Stats       `json:"-"`
+	PrepNotes   []string           `json:"preprocessing"`
+	Nodes       []NodeDecision     `json:"nodes"`
+	Apply       *ApplyStats        `json:"applied"`
+	Validation  *eval.Result       `json:"-"`
+	Layers      []LayerError       `json:"layers"`
+	KeptFloat   []KeptFloat        `json:"kept_float"`
+	GateMet     bool               `json:"gate_met"`
+	GateSummary string             `json:"gate_summary,omitempty"`
+	RefP50MS    float64            `json:"float_p50_ms"`
+	QuantP50MS  float64            `json:"quantized_p50_ms"`
+	Provider    string             `json:"provider"`
+	Notes       []string           `json:"notes"`
+}
+
+// ErrNothingToQuantize is returned when the model has no float weights in
+// nodes that can be quantized.
+var ErrNothingToQuantize = errors.New("nothing to quantize")
+
+// IsQuantized reports whether a model already holds quantization nodes.
+func IsQuantized(m *onnxpb.ModelProto) string {
+	for _, n := range m.GetGraph().GetNode() {
+		switch n.GetOpType() {
+		case "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger",
+			"ConvInteger", "DynamicQuantizeLinear", "MatMulNBits", "QGemm", "DynamicQuantizeMatMul":
+			return n.GetOpType()
+		}
+	}
+	return ""
+}
+
+// Prepare pre-processes a copy of m for quantization.
+func Prepare(m *onnxpb.ModelProto) (*onnxpb.ModelProto, []string, error) {
+	if op := IsQuantized(m); op != "" {
+		return nil, nil, fmt.Errorf("the model is already quantized (it has %s nodes)", op)
+	}
+	f := proto.Clone(m).(*onnxpb.ModelProto)
+	r, err := prep.Run(f, prep.DefaultOptions())
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, r.Notes, nil
+}
+
+// Quantize quantizes a copy of m and validates it. When a gate is set and
+// cannot be met, it returns the best model found with GateMet false (not an
+// error).
+func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
+	if opts.Progress == nil {
+		opts.Progress = progress.Nop
+	}
+	float, notes, err := Prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Float: float, PrepNotes: notes, Provider: "cpu"}
+	if len(opts.Session.Providers) > 0 {
+		res.Provider = opts.Session.Providers[0].Name
+	}
+	var plan *Plan
+	var ranges map[string][2]float64
+	build := func(exclude []string) (*onnxpb.ModelProto, error) {
+		q := proto.Clone(float).(*onnxpb.ModelProto)
+		if opts.Mode == Dynamic {
+			po := opts.Plan
+			po.ExcludeNodes = append(append([]string{}, po.ExcludeNodes...), exclude...)
+			dec, st, err := ApplyDynamic(q, po)
+			if err != nil {
+				return nil, err
+			}
+			res.Nodes, res.Apply = dec, st
+			return q, nil
+		}
+		po := opts.Plan
+		po.ExcludeNodes = append(append([]string{}, po.ExcludeNodes...), exclude...)
+		p, err := BuildPlan(q, po)
+		if err != nil {
+			return nil, err
+		}
+		st, err := Apply(q, p, ranges)
+		if err != nil {
+			return nil, err
+		}
+		plan = p
+		res.Nodes, res.Apply = p.Nodes, st
+		return q, nil
+	}
+	if opts.Mode == Static {
+		p, err := BuildPlan(float, opts.Plan)
+		if err != nil {
+			return nil, err
+		}
+		if p.QuantizedNodes() == 0 || !hasWeights(p) {
+			return nil, fmt.Errorf("%w: no node with float weights can be quantized (%s)", ErrNothingToQuantize, firstReasons(p.Nodes))
+		}
+		if res.Stats, err = calibrate(float, p.Calibrate(), opts); err != nil {
+			return nil, err
+		}
+		cr, err := res.Stats.Ranges(opts.Calib)
+		if err != nil {
+			return nil, err
+		}
+		ranges = map[string][2]float64{}
+		for k, v := range cr {
+			ranges[k] = [2]float64{float64(v.Min), float64(v.Max)}
+		}
+	}
+	q, err := build(nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.Apply.Weights == 0 {
+		return nil, fmt.Errorf("%w: no MatMul or Gemm with constant float weights (%s)", ErrNothingToQuantize, firstReasons(res.Nodes))
+	}
+	if err := graph.Validate(q); err != nil {
+		return nil, fmt.Errorf("internal error: the quantized model is invalid: %w", err)
+	}
+	refS, err := ort.NewSessionFromModel(m, opts.Session)
+	if err != nil {
+		return nil, fmt.Errorf("float model: %w", err)
+	}
+	defer refS.Close()
+	evaluate := func(q *onnxpb.ModelProto) (*eval.Result, error) {
+		cs, err := ort.NewSessionFromModel(q, opts.Session)
+		if err != nil {
+			return nil, fmt.Errorf("ONNX Runtime cannot load the quantized model: %w", err)
+		}
+		defer cs.Close()
+		if err := opts.Eval.Reset(); err != nil {
+			return nil, err
+		}
+		return eval.Compare(refS, cs, opts.Eval, eval.Options{})
+	}
+	ev, err := evaluate(q)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Mode == Static {
+		if res.Layers, err = LayerErrors(float, q, plan.quantizedTensors(float), opts.Eval, opts.Session); err != nil {
+			return nil, err
+		}
+	}
+	gated := opts.MaxAccuracyDrop >= 0 || !math.IsNaN(opts.MinSQNR)
+	metric, ok, summary := gate(ev, opts)
+	res.GateMet, res.GateSummary = ok, summary
+	if gated && !ok && opts.Mode == Static {
+		// Keep the most damaging nodes float, worst layer first, until the
+		// gate holds.
+		var exclude []string
+		best, bestEv, bestMetric := q, ev, metric
+		for _, le := range res.Layers {
+			if le.Node == "" || !quantizedNode(res.Nodes, le.Node) || contains(exclude, le.Node) {
+				continue
+			}
+			exclude = append(exclude, le.Node)
+			cand, err := build(exclude)
+			if err != nil {
+				return nil, err
+			}
+			cev, err := evaluate(cand)
+			if err != nil {
+				return nil, err
+			}
+			cm, cok, csum := gate(cev, opts)
+			res.KeptFloat = append(res.KeptFloat, KeptFloat{Node: le.Node, OpType: le.OpType, SQNR: le.SQNR, Metric: Finite(cm)})
+			if better(cm, bestMetric, opts) {
+				best, bestEv, bestMetric = cand, cev, cm
+			}
+			if cok {
+				res.GateMet, res.GateSummary = true, csum
+				break
+			}
+			res.GateSummary = csum
+		}
+		q, ev = best, bestEv
+		if !res.GateMet {
+			// Report the model that was kept, with its decisions.
+			if _, err := build(exclude[:keptFor(res.KeptFloat, bestMetric)]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.Model, res.Validation = q, ev
+	if res.RefP50MS, err = latency(m, opts); err != nil {
+		return nil, err
+	}
+	if res.QuantP50MS, err = latency(q, opts); err != nil {
+		return nil, err
+	}
+	if res.QuantP50MS > res.RefP50MS {
+		res.Notes = append(res.Notes, fmt.Sprintf("the quantized model is SLOWER than the float one (p50 %.3f ms vs %.3f ms on %s): please report this", res.QuantP50MS, res.RefP50MS, res.Provider))
+	}
+	return res, nil
+}
+
+func keptFor(kept []KeptFloat, metric float64) int {
+	for i, k := range kept {
+		if float64(k.Metric) == metric {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func quantizedNode(ds []NodeDecision, name string) bool {
+	for _, d := range ds {
+		if d.Name == name {
+			return d.Quantized
+		}
+	}
+	return false
+}
+
+func hasWeights(p *Plan) bool {
+	for _, m := range p.marks {
+		if m.kind == markWeight {
+			return true
+		}
+	}
+	return false
+}
+
+func firstReasons(ds []NodeDecision) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range ds {
+		if !d.Quantized && !seen[d.Reason] {
+			seen[d.Reason] = true
+			out = append(out, d.OpType+": "+d.Reason)
+		}
+		if len(out) == 3 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return "the graph has no quantizable node"
+	}
+	sort.Strings(out)
+	return fmt.Sprint(out)
+}
+
+// gate returns the gate metric, whether it holds and a sentence.
+func gate(ev *eval.Result, opts Options) (float64, bool, string) {
+	o := ev.Primary()
+	if opts.MaxAccuracyDrop >= 0 {
+		if o == nil || o.Labelled == 0 {
+			return math.Inf(1), false, "--max-accuracy-drop needs labelled evaluation data"
+		}
+		drop := 100 * (o.RefAccuracy() - o.CandAccuracy())
+		return drop, drop <= opts.MaxAccuracyDrop, fmt.Sprintf("top-1 accuracy drop %.2f points (limit %.2f)", drop, opts.MaxAccuracyDrop)
+	}
+	if !math.IsNaN(opts.MinSQNR) {
+		worst := math.Inf(1)
+		for _, x := range ev.Outputs {
+			worst = math.Min(worst, x.SQNR())
+		}
+		return worst, worst >= opts.MinSQNR, fmt.Sprintf("output SQNR %.1f dB (minimum %.1f)", worst, opts.MinSQNR)
+	}
+	return 0, true, ""
+}
+
+func better(a, b float64, opts Options) bool {
+	if opts.MaxAccuracyDrop >= 0 {
+		return a < b
+	}
+	return a > b
+}
+
+func calibrate(float *onnxpb.ModelProto, tensors []string, opts Options) (*calib.Stats, error) {
+	stats := opts.CalibrationStats
+	if stats != nil {
+		if err := stats.CheckModel(float); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Calibration != nil {
+		s, err := calib.Collect(float, tensors, opts.Calibration, calib.CollectOptions{
+			Config: opts.Calib, Samples: opts.CalibrationSamples, Session: opts.Session, Progress: opts.Progress,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("calibration: %w", err)
+		}
+		if stats == nil {
+			stats = s
+		} else if err := stats.Merge(s); err != nil {
+			return nil, err
+		}
+	}
+	if stats == nil {
+		return nil, errors.New("static quantization needs calibration data (--data) or a calibration file")
+	}
+	return stats, nil
+}
+
+// latency is a quick p50 on one set of inputs, for the report (infer
+// bench measures properly).
+func latency(m *onnxpb.ModelProto, opts Options) (float64, error) {
+	s, err := ort.NewSessionFromModel(m, opts.Session)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if err := opts.Eval.Reset(); err != nil {
+		return 0, err
+	}
+	b, err := opts.Eval.Next()
+	if errors.Is(err, io.EOF) {
+		return 0, errors.New("no evaluation sample for the latency comparison")
+	}
+	if err != nil {
+		return 0, err
+	}
+	p, err := s.Prepare(b.Inputs)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	runs := opts.LatencyRuns
+	if runs <= 0 {
+		runs = 50
+	}
+	for i := 0; i < 5; i++ {
+		if err := p.Run(); err != nil {
+			return 0, err
+		}
+	}
+	lat := make([]float64, runs)
+	for i := range lat {
+		t0 := time.Now()
+		if err := p.Run(); err != nil {
+			return 0, err
+		}
+		lat[i] = float64(time.Since(t0)) / 1e6
+	}
+	sort.Float64s(lat)
+	return lat[(len(lat)-1)/2], nil
+}
+
