@@ -19,10 +19,10 @@ import (
 // LayerError is the error one quantized tensor carries: its SQNR against
 // the same tensor of the float model on the same inputs.
 type LayerError struct {
-	Tensor string  `json:"tensor"`
-	Node   string  `json:"node"` // producer in the float model
-	OpType string  `json:"op_type"`
-	SQNR   Finite  `json:"sqnr_db"` // null when the tensor came out identical
+	Tensor string `json:"tensor"`
+	Node   string `json:"node"` // producer in the float model
+	OpType string `json:"op_type"`
+	SQNR   Finite `json:"sqnr_db"` // null when the tensor came out identical
 }
 
 // Finite is a float64 that encodes as JSON null when it is not finite

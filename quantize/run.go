@@ -60,8 +60,8 @@ type Options struct {
 
 // KeptFloat is a node the accuracy-aware search kept in float.
 type KeptFloat struct {
-	Node   string  `json:"node"`
-	OpType string  `json:"op_type"`
+	Node   string `json:"node"`
+	OpType string `json:"op_type"`
 	SQNR   Finite `json:"layer_sqnr_db"`
 	// Metric is the gate metric (accuracy drop in points, or output SQNR in
 	// dB) after this node was kept float.
@@ -418,4 +418,3 @@ func latency(m *onnxpb.ModelProto, opts Options) (float64, error) {
 	sort.Float64s(lat)
 	return lat[(len(lat)-1)/2], nil
 }
-
