@@ -41,7 +41,8 @@ func (f Finite) MarshalJSON() ([]byte, error) {
 // LayerErrors runs the float and the quantized model on src with tensors
 // exposed (quantization keeps tensor names: each quantized activation is
 // its DequantizeLinear's output) and returns their SQNR, worst first.
-func LayerErrors(float, quant *onnxpb.ModelProto, tensors []string, src dataset.Source, so ort.Options) ([]LayerError, error) {
+// At most maxSamples samples are used (0: all).
+func LayerErrors(float, quant *onnxpb.ModelProto, tensors []string, src dataset.Source, so ort.Options, maxSamples int) ([]LayerError, error) {
 	if len(tensors) == 0 {
 		return nil, nil
 	}
@@ -62,10 +63,13 @@ func LayerErrors(float, quant *onnxpb.ModelProto, tensors []string, src dataset.
 	if err := src.Reset(); err != nil {
 		return nil, err
 	}
-	for {
+	for seen := 0; maxSamples <= 0 || seen < maxSamples; {
 		b, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err == nil {
+			seen += b.N
 		}
 		if err != nil {
 			return nil, err

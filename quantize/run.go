@@ -58,6 +58,10 @@ type Options struct {
 	Progress    progress.Reporter
 }
 
+// layerSamples bounds the evaluation samples the layer-wise error table
+// uses: it ranks layers, it does not need the whole set.
+const layerSamples = 256
+
 // KeptFloat is a node the accuracy-aware search kept in float.
 type KeptFloat struct {
 	Node   string `json:"node"`
@@ -210,11 +214,14 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if opts.Mode == Static {
-		if res.Layers, err = LayerErrors(float, q, plan.quantizedTensors(float), opts.Eval, opts.Session); err != nil {
+		if res.Layers, err = LayerErrors(float, q, plan.quantizedTensors(float), opts.Eval, opts.Session, layerSamples); err != nil {
 			return nil, err
 		}
 	}
 	gated := opts.MaxAccuracyDrop >= 0 || !math.IsNaN(opts.MinSQNR)
+	if o := ev.Primary(); opts.MaxAccuracyDrop >= 0 && (o == nil || o.Labelled == 0) {
+		return nil, errors.New("--max-accuracy-drop needs labels in the evaluation data (a \"label\" or \"labels\" array); use --min-sqnr for unlabelled data")
+	}
 	metric, ok, summary := gate(ev, opts)
 	res.GateMet, res.GateSummary = ok, summary
 	if gated && !ok && opts.Mode == Static {

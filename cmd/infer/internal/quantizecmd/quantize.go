@@ -218,6 +218,7 @@ func Run(opts *Options) error {
 	shapes, _ := dataset.ParseShapes(opts.Shapes)
 	base := dataset.Options{BatchSize: opts.BatchSize, Shapes: shapes, Seed: opts.Seed}
 	evalSpec := opts.EvalData
+	var notes []string
 	if mode == quantize.Static && opts.Data != "" {
 		co := base
 		co.Limit = opts.CalibrationSamples
@@ -243,7 +244,7 @@ func Run(opts *Options) error {
 		evalSpec = "random"
 		eo.Seed = opts.Seed + 1
 		eo.RandomSamples = 64
-		fmt.Fprintln(opts.IO.ErrOut, "infer: quantize: validating on random inputs (agreement and SQNR only); pass --data or --eval-data with labels for accuracy")
+		notes = append(notes, "validated on random inputs (agreement and SQNR only); pass --data or --eval-data with labels for accuracy")
 	}
 	evalSrc, err := dataset.Open(evalSpec, specs, eo)
 	if err != nil {
@@ -255,7 +256,7 @@ func Run(opts *Options) error {
 	}
 	qo.Eval = evalSrc
 	if mode == quantize.Dynamic && opts.Data == "" {
-		fmt.Fprintln(opts.IO.ErrOut, "infer: quantize: no --data: dynamic quantization of MatMul/Gemm; static quantization with --data covers convolutions too")
+		notes = append(notes, "no --data: dynamic quantization of MatMul/Gemm; static quantization with --data covers convolutions too")
 	}
 	if len(opts.CalibrationFiles) > 0 {
 		if qo.CalibrationStats, err = calib.LoadAll(opts.CalibrationFiles...); err != nil {
@@ -272,7 +273,7 @@ func Run(opts *Options) error {
 		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes},
 		Options: optionsEcho(opts, mode), Mode: string(mode), Preprocessing: res.PrepNotes,
 		Applied: res.Apply, Layers: res.Layers, KeptFloat: res.KeptFloat, Gate: res.GateSummary, GateMet: res.GateMet,
-		Notes: append([]string{}, res.Notes...), Float: []quantize.NodeDecision{},
+		Notes: append(notes, res.Notes...), Float: []quantize.NodeDecision{},
 	}
 	for _, d := range res.Nodes {
 		if d.Quantized {
