@@ -11,12 +11,38 @@
 //	                   lower (graph.UpgradeOpset)
 //	initializer-inputs initializers dropped from the main graph's inputs
 //	                   (skipped with Options.KeepInitializerInputs)
+//	fold-constants     Reshape, Flatten, Squeeze, Unsqueeze, Identity,
+//	                   Transpose and float Cast of initializers replaced
+//	                   by their result (FoldConstants;
+//	                   Options.FoldConstants)
+//	fold-conv-add      constant per-channel Adds after a Conv or
+//	                   ConvTranspose moved into its bias (FoldConvAdd;
+//	                   Options.FoldConvAdd)
 //	fold-batchnorm     BatchNormalization folded into the preceding Conv or
 //	                   ConvTranspose (FoldBatchNorm; Options.FoldBatchNorm)
 //	dead-code          graph.EliminateDeadCode
 //	sort               graph.SortNodes
 //	infer-shapes       value_info from ONNX Runtime runs
 //	                   (Options.InferShapes)
+//	fuse-matmul-add    MatMul with a constant weight and a constant bias
+//	                   Add rewritten as Gemm (FuseMatMulAdd;
+//	                   Options.FuseMatMulAdd)
+//
+// The order matters. fold-constants comes before the other rewrites, so
+// a weight an exporter stores reshaped or transposed is an initializer
+// when they look for one, and before dead-code, which removes the
+// initializers it leaves unused. A bias Add moves into its convolution before
+// BatchNormalization folds, so Conv → Add → BatchNormalization folds
+// whole. MatMul+Add fuses last because it needs the rank of the MatMul's
+// input, which infer-shapes records.
+//
+// The rewrites exist for int8 quantization: a weight computed from an
+// initializer is an activation to a quantizer, so it stays float; a bias
+// held by a separate Add stays float next to a quantized convolution; and
+// ONNX Runtime fuses a quantized Gemm with its bias (QGemm) where a
+// quantized MatMul leaves the Add in float. Each pass skips what it does
+// not understand, and none changes what the model computes beyond float32
+// rounding.
 //
 // # Conventions
 //
@@ -28,10 +54,11 @@
 //
 // Initializers that are also graph inputs are defaults a caller may
 // override, not constants: ONNX Runtime does not constant-fold them or
-// fuse QDQ around them, and FoldBatchNorm leaves them alone. IR 3 models
-// (which must list every initializer as an input) reach that state; the
-// initializer-inputs pass turns them into plain weights (raising the IR
-// version to at least 4, which only lifts that rule).
+// fuse QDQ around them, and the folding and fusing passes leave them
+// alone. IR 3 models (which must list every initializer as an input)
+// reach that state; the initializer-inputs pass turns them into plain
+// weights (raising the IR version to at least 4, which only lifts that
+// rule).
 //
 // # Shape completion
 //

@@ -61,13 +61,7 @@ func FoldBatchNorm(g *onnxpb.GraphProto) (int, error) {
 		p.apply()
 	}
 	for sg, drop := range removed {
-		kept := sg.Node[:0:0]
-		for _, n := range sg.Node {
-			if !drop[n] {
-				kept = append(kept, n)
-			}
-		}
-		sg.Node = kept
+		removeNodes(sg, drop)
 	}
 	return len(plans), nil
 }
@@ -84,19 +78,8 @@ type foldPlan struct {
 }
 
 func (p *foldPlan) apply() {
-	put := func(t *onnxpb.TensorProto, replace bool) {
-		if replace {
-			for i, old := range p.g.Initializer {
-				if old.GetName() == t.GetName() {
-					p.g.Initializer[i] = t
-					return
-				}
-			}
-		}
-		p.g.Initializer = append(p.g.Initializer, t)
-	}
-	put(p.w, p.replaceW)
-	put(p.b, p.replaceB)
+	putInitializer(p.g, p.w, p.replaceW)
+	putInitializer(p.g, p.b, p.replaceB)
 	p.conv.Input[1] = p.w.GetName()
 	if len(p.conv.Input) < 3 {
 		p.conv.Input = append(p.conv.Input, p.b.GetName())
@@ -105,14 +88,7 @@ func (p *foldPlan) apply() {
 	}
 	old := p.conv.Output[0]
 	p.conv.Output[0] = p.bn.Output[0]
-	// The old name is gone; a stale type for it would describe nothing.
-	vis := p.g.ValueInfo[:0:0]
-	for _, vi := range p.g.ValueInfo {
-		if vi.GetName() != old {
-			vis = append(vis, vi)
-		}
-	}
-	p.g.ValueInfo = vis
+	dropValueInfo(p.g, map[string]bool{old: true})
 }
 
 // planFolds finds the folds of g and its subgraphs and computes their
@@ -124,20 +100,7 @@ func planFolds(g *onnxpb.GraphProto, where string, nm *graph.Namer, plans *[]*fo
 		}
 	}
 	idx := graph.NewIndex(g)
-	// uses counts the references to each initializer that a fold could
-	// replace, so a tensor read elsewhere keeps its value.
-	uses := make(map[string]int)
-	refs := func(name string) int {
-		if c, ok := uses[name]; ok {
-			return c
-		}
-		c := len(idx.Consumers(name))
-		if idx.IsOutput(name) {
-			c++
-		}
-		uses[name] = c
-		return c
-	}
+	refs := newRefCounter(idx)
 	for i, bn := range g.GetNode() {
 		c := foldCandidate(idx, bn)
 		if c == nil {
@@ -152,21 +115,21 @@ func planFolds(g *onnxpb.GraphProto, where string, nm *graph.Namer, plans *[]*fo
 		}
 		p := &foldPlan{g: g, conv: c.conv, bn: bn, w: w, b: b}
 		wName := c.conv.Input[1]
-		if refs(wName) == 1 {
+		if refs.count(wName) == 1 {
 			p.replaceW = true
 			w.Name = wName
 		} else {
-			uses[wName]--
+			refs.release(wName)
 			w.Name = nm.Name(wName + "_bnfold")
 		}
 		switch bName := c.biasName(); {
 		case bName == "":
 			b.Name = nm.Name(biasNameFor(wName))
-		case refs(bName) == 1:
+		case refs.count(bName) == 1:
 			p.replaceB = true
 			b.Name = bName
 		default:
-			uses[bName]--
+			refs.release(bName)
 			b.Name = nm.Name(bName + "_bnfold")
 		}
 		*plans = append(*plans, p)
@@ -274,16 +237,7 @@ func foldCandidate(idx *graph.Index, bn *onnxpb.NodeProto) *candidate {
 			c.group = a.GetI()
 		}
 	}
-	weight := func(name string) *onnxpb.TensorProto {
-		if name == "" || idx.IsInput(name) {
-			return nil
-		}
-		t := idx.Initializer(name)
-		if t.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
-			return nil
-		}
-		return t
-	}
+	weight := func(name string) *onnxpb.TensorProto { return floatWeight(idx, name) }
 	ci := conv.GetInput()
 	if len(ci) < 2 || len(ci) > 3 {
 		return nil

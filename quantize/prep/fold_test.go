@@ -48,12 +48,7 @@ func TestFoldBatchNormCNN(t *testing.T) {
 // convBN appends Conv (bias optional) → BatchNormalization and returns the
 // conv output and the BN output.
 func convBN(b *testmodels.Builder, r *testmodels.Rand, prefix, x string, cin, cout int64, bias bool, bnAttrs ...*onnxpb.AttributeProto) (string, string) {
-	shape := []int64{cout, cin, 3, 3}
-	in := []string{x, b.Initializer(prefix+".weight", shape, r.He(shape, cin*9))}
-	if bias {
-		in = append(in, b.Initializer(prefix+".bias", []int64{cout}, r.Normal([]int64{cout}, 0.1)))
-	}
-	y := b.Op("Conv", in, testmodels.AttrInts("pads", 1, 1, 1, 1))
+	y := conv(b, r, prefix, x, cin, cout, bias)
 	return y, batchNorm(b, r, prefix+"_bn", y, cout, bnAttrs...)
 }
 
@@ -129,10 +124,7 @@ func TestFoldSharedWeight(t *testing.T) {
 }
 
 func TestFoldSkips(t *testing.T) {
-	cases := []struct {
-		name  string
-		build func() *onnxpb.ModelProto
-	}{
+	cases := []skipCase{
 		{"conv output read by another node", func() *onnxpb.ModelProto {
 			b := testmodels.NewBuilder("m", 17)
 			x := b.Input("input", tensor.Float32, "N", 3, 5, 5)
@@ -182,19 +174,7 @@ func TestFoldSkips(t *testing.T) {
 			return b.Model()
 		}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			m := c.build()
-			before := clone(m)
-			n, err := prep.FoldBatchNorm(m.Graph)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != 0 || !proto.Equal(m, before) {
-				t.Fatalf("folded %d; the graph changed: %v", n, m.Graph.Node)
-			}
-		})
-	}
+	checkSkips(t, cases, func(m *onnxpb.ModelProto) (int, error) { return prep.FoldBatchNorm(m.Graph) })
 }
 
 func TestFoldBatchNormBadInput(t *testing.T) {

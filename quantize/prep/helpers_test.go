@@ -133,3 +133,29 @@ func initializer(g *onnxpb.GraphProto, name string) *onnxpb.TensorProto {
 	}
 	return nil
 }
+
+// skipCase is a model a pass must leave alone.
+type skipCase struct {
+	name  string
+	model func() *onnxpb.ModelProto
+}
+
+// checkSkips runs pass on each case's model and fails unless it reports
+// nothing done and leaves the model as it was.
+func checkSkips(t *testing.T, cases []skipCase, pass func(m *onnxpb.ModelProto) (int, error)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := c.model()
+			validate(t, m)
+			before := clone(m)
+			n, err := pass(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 || !proto.Equal(m, before) {
+				t.Fatalf("rewrote %d; the graph changed: %v", n, m.Graph.Node)
+			}
+		})
+	}
+}

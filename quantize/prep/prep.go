@@ -3,6 +3,8 @@ package prep
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/infer-ml/infer/pkg/graph"
@@ -21,6 +23,13 @@ type Options struct {
 	// MinOpset is the lowest default-domain opset the result has; models
 	// below it are upgraded. 0 means DefaultMinOpset.
 	MinOpset int
+	// FoldConstants replaces shape and layout operations on initializers
+	// (Reshape, Transpose, Cast, ...) with their result (see
+	// FoldConstants).
+	FoldConstants bool
+	// FoldConvAdd moves constant per-channel Adds after a convolution into
+	// its bias (see FoldConvAdd).
+	FoldConvAdd bool
 	// FoldBatchNorm folds BatchNormalization into the preceding Conv or
 	// ConvTranspose (see FoldBatchNorm).
 	FoldBatchNorm bool
@@ -34,12 +43,25 @@ type Options struct {
 	// as they are: overridable, hence neither folded nor constant to ONNX
 	// Runtime. By default they become plain weights.
 	KeepInitializerInputs bool
+	// FuseMatMulAdd rewrites MatMul with a constant weight followed by an
+	// Add of a constant bias as Gemm (see FuseMatMulAdd). Without
+	// InferShapes it fuses only where the model declares the MatMul
+	// input's rank.
+	FuseMatMulAdd bool
 }
 
 // DefaultOptions returns the options quantization uses: upgrade to
-// DefaultMinOpset, fold BatchNormalization, infer shapes.
+// DefaultMinOpset, fold constants, Conv+Add and BatchNormalization, infer
+// shapes, fuse MatMul+Add.
 func DefaultOptions() Options {
-	return Options{MinOpset: DefaultMinOpset, FoldBatchNorm: true, InferShapes: true}
+	return Options{
+		MinOpset:      DefaultMinOpset,
+		FoldConstants: true,
+		FoldConvAdd:   true,
+		FoldBatchNorm: true,
+		InferShapes:   true,
+		FuseMatMulAdd: true,
+	}
 }
 
 // Result says what the passes changed.
@@ -55,6 +77,11 @@ type Result struct {
 	OpsetFrom, OpsetTo int64
 	// InitializerInputsRemoved counts graph inputs that were initializers.
 	InitializerInputsRemoved int
+	// ConstantsFolded counts the nodes fold-constants replaced with
+	// initializers, by op type; nil when there were none.
+	ConstantsFolded map[string]int
+	// ConvAddsFolded counts Add nodes moved into a convolution's bias.
+	ConvAddsFolded int
 	// Folded counts BatchNormalization nodes folded away.
 	Folded int
 	// DeadCode is what dead-code elimination removed.
@@ -62,6 +89,8 @@ type Result struct {
 	// ValueInfoAdded counts values given value_info by infer-shapes
 	// (entries added or completed).
 	ValueInfoAdded int
+	// MatMulAddsFused counts MatMul+Add pairs rewritten as Gemm.
+	MatMulAddsFused int
 }
 
 // PassError is the error of a pass, or of the consistency check after it.
@@ -120,10 +149,13 @@ func Run(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		{"constants", true, moveConstants},
 		{"upgrade-opset", true, func(m *onnxpb.ModelProto, res *Result) error { return upgrade(m, int64(target), res) }},
 		{"initializer-inputs", !opts.KeepInitializerInputs, dropInitializerInputs},
+		{"fold-constants", opts.FoldConstants, foldConstantsPass},
+		{"fold-conv-add", opts.FoldConvAdd, foldConvAddPass},
 		{"fold-batchnorm", opts.FoldBatchNorm, foldPass},
 		{"dead-code", true, deadCode},
 		{"sort", true, func(m *onnxpb.ModelProto, _ *Result) error { return graph.SortNodes(m.GetGraph()) }},
 		{"infer-shapes", opts.InferShapes, inferShapes},
+		{"fuse-matmul-add", opts.FuseMatMulAdd, fuseMatMulAddPass},
 	}
 	res := &Result{}
 	for _, p := range passes {
@@ -209,6 +241,48 @@ func dropInitializerInputs(m *onnxpb.ModelProto, res *Result) error {
 	}
 	res.InitializerInputsRemoved = n
 	res.note("removed %d %s from the graph inputs (they are weights, not inputs)", n, plural(n, "initializer", "initializers"))
+	return nil
+}
+
+func foldConstantsPass(m *onnxpb.ModelProto, res *Result) error {
+	counts, err := FoldConstants(m.GetGraph())
+	if err != nil {
+		return err
+	}
+	res.ConstantsFolded = counts
+	if len(counts) == 0 {
+		return nil
+	}
+	ops := slices.Sorted(maps.Keys(counts))
+	parts := make([]string, len(ops))
+	for i, op := range ops {
+		parts[i] = fmt.Sprintf("%d constant %s", counts[op], op)
+	}
+	res.note("folded %s", strings.Join(parts, ", "))
+	return nil
+}
+
+func foldConvAddPass(m *onnxpb.ModelProto, res *Result) error {
+	n, err := FoldConvAdd(m.GetGraph())
+	if err != nil {
+		return err
+	}
+	res.ConvAddsFolded = n
+	if n > 0 {
+		res.note("moved %d Add %s into Conv", n, plural(n, "bias", "biases"))
+	}
+	return nil
+}
+
+func fuseMatMulAddPass(m *onnxpb.ModelProto, res *Result) error {
+	n, err := FuseMatMulAdd(m)
+	if err != nil {
+		return err
+	}
+	res.MatMulAddsFused = n
+	if n > 0 {
+		res.note("fused %d MatMul+Add into Gemm", n)
+	}
 	return nil
 }
 

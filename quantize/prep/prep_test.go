@@ -104,6 +104,47 @@ func TestRunMNIST(t *testing.T) {
 	if opset(m) != 13 || m.IrVersion < 7 {
 		t.Fatalf("opset %d IR %d, want 13 and ≥ 7", opset(m), m.IrVersion)
 	}
+	// CNTK's export: the MatMul weight is Reshape(initializer), the conv
+	// biases are Adds and the classifier is MatMul+Add.
+	for _, note := range []string{"folded 1 constant Reshape", "moved 2 Add biases into Conv", "fused 1 MatMul+Add into Gemm"} {
+		if !slices.Contains(res.Notes, note) {
+			t.Errorf("no note %q in %q", note, res.Notes)
+		}
+	}
+	idx := graph.NewIndex(m.Graph)
+	for _, n := range m.Graph.Node {
+		switch n.OpType {
+		case "Reshape":
+			if idx.Initializer(n.Input[0]) != nil {
+				t.Errorf("Reshape of initializer %q left", n.Input[0])
+			}
+		case "Conv":
+			if len(n.Input) != 3 || idx.Initializer(n.Input[2]) == nil {
+				t.Errorf("Conv %q inputs %v, want a bias initializer", n.Name, n.Input)
+			}
+			for _, u := range idx.Consumers(n.Output[0]) {
+				if u.Node.OpType == "Add" {
+					t.Errorf("Conv %q still followed by Add", n.Name)
+				}
+			}
+		}
+	}
+	if c, g, mm, add := countOps(m.Graph, "Conv"), countOps(m.Graph, "Gemm"), countOps(m.Graph, "MatMul"), countOps(m.Graph, "Add"); c != 2 || g != 1 || mm != 0 || add != 0 {
+		t.Errorf("%d Conv, %d Gemm, %d MatMul, %d Add; want 2, 1, 0, 0", c, g, mm, add)
+	}
+	// The export declares types for the values that went (the Conv and
+	// MatMul outputs, the reshaped weight); none is left describing nothing
+	// or duplicating an initializer's type.
+	for _, vi := range m.Graph.ValueInfo {
+		if _, pos := idx.Producer(vi.GetName()); pos < 0 {
+			t.Errorf("value_info %q is not a node output", vi.GetName())
+		}
+	}
+	for _, name := range []string{"Parameter193", "Parameter193_reshape1_shape"} {
+		if initializer(m.Graph, name) != nil {
+			t.Errorf("unused initializer %q kept", name)
+		}
+	}
 	set := filepath.Join(filepath.Dir(path), "test_data_set_0")
 	want := readTensor(t, filepath.Join(set, "output_0.pb"))
 	s, err := ort.NewSessionFromModel(m, ort.Options{})
