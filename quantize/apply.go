@@ -109,12 +109,13 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 		params[name] = []Params{pp}
 		return pp, nil
 	}
+	shared := map[Params][2]string{}
 	for _, name := range acts {
 		pp, err := resolve(name)
 		if err != nil {
 			return nil, err
 		}
-		if err := insertQDQ(g, ix, namer, name, pp, actType); err != nil {
+		if err := insertQDQ(g, ix, namer, shared, name, pp, actType); err != nil {
 			return nil, err
 		}
 		st.QDQPairs++
@@ -154,6 +155,9 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 		}
 		st.Biases++
 	}
+	// value_info described the float model; the types of renamed values
+	// are stale, and ONNX Runtime infers them anyway.
+	g.ValueInfo = nil
 	// Drop the float initializers replaced above and keep nodes sorted.
 	if _, err := graph.EliminateDeadCode(g); err != nil {
 		return nil, err
@@ -164,29 +168,42 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 	return st, nil
 }
 
+// Generated names are short (q_N, f_N, s_N, z_N for activations; name_q,
+// name_s, name_z for weights; name_dq for inputs) and
+// inserted Q/DQ nodes are unnamed: on small models the names, not the int8
+// weights, would otherwise dominate the file.
+
 // insertQDQ makes name's consumers (and graph outputs) see
 // DequantizeLinear(QuantizeLinear(name)). A produced value is renamed so
 // the DequantizeLinear output keeps the original name; a graph input keeps
 // its name and its readers are redirected.
-func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, name string, p Params, t tensor.DType) error {
-	scale := namer.Name(name + "_scale")
-	zp := namer.Name(name + "_zero_point")
-	g.Initializer = append(g.Initializer, scalarFloat(scale, p.Scale), scalarInt(zp, t, p.ZeroPoint))
-	q := namer.Name(name + "_quantized")
+func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, shared map[Params][2]string, name string, p Params, t tensor.DType) error {
+	// Tensors with equal parameters (pass-through ops) share one scale and
+	// zero-point initializer.
+	sz, ok := shared[p]
+	if !ok {
+		sz = [2]string{namer.Name("s"), namer.Name("z")}
+		g.Initializer = append(g.Initializer, scalarFloat(sz[0], p.Scale), scalarInt(sz[1], t, p.ZeroPoint))
+		shared[p] = sz
+	}
+	scale, zp := sz[0], sz[1]
+	// The quantized and pre-quantization values only link nodes; short
+	// generated names keep small models small.
+	q := namer.Name("q")
 	prod, pos := ix.Producer(name)
 	src, dst := name, name
 	if prod != nil {
-		src = namer.Name(name + "_float")
+		src = namer.Name("f")
 		prod.Output[pos] = src
 	} else {
-		dst = namer.Name(name + "_dequantized")
+		dst = namer.Name(name + "_dq")
 		if _, err := graph.ReplaceAllUses(g, name, dst); err != nil {
 			return err
 		}
 	}
 	g.Node = append(g.Node,
-		&onnxpb.NodeProto{OpType: "QuantizeLinear", Name: namer.Name(name + "_QuantizeLinear"), Input: []string{src, scale, zp}, Output: []string{q}},
-		&onnxpb.NodeProto{OpType: "DequantizeLinear", Name: namer.Name(name + "_DequantizeLinear"), Input: []string{q, scale, zp}, Output: []string{dst}},
+		&onnxpb.NodeProto{OpType: "QuantizeLinear", Input: []string{src, scale, zp}, Output: []string{q}},
+		&onnxpb.NodeProto{OpType: "DequantizeLinear", Input: []string{q, scale, zp}, Output: []string{dst}},
 	)
 	return nil
 }
@@ -252,15 +269,21 @@ func quantizeWeight(g *onnxpb.GraphProto, namer *graph.Namer, init *onnxpb.Tenso
 		return nil, nil, err
 	}
 	name := init.GetName()
-	qname := namer.Name(name + "_quantized")
+	qname := namer.Name(name + "_q")
 	qp, err := tensor.ToProto(qt, qname)
 	if err != nil {
 		return nil, nil, err
 	}
-	scale, zp := namer.Name(name+"_scale"), namer.Name(name+"_zero_point")
-	g.Initializer = append(g.Initializer, qp, paramsScale(scale, ps, axis), paramsZP(zp, ps, axis, t))
+	scale := namer.Name(name + "_s")
+	g.Initializer = append(g.Initializer, qp, paramsScale(scale, ps, axis))
+	// The zero point stays explicit even when it is 0: ONNX Runtime's QGemm
+	// fusion does not match a weight DequantizeLinear without one
+	// (TestORTFusesQuantizedModels).
+	zp := namer.Name(name + "_z")
+	g.Initializer = append(g.Initializer, paramsZP(zp, ps, axis, t))
+	inputs := []string{qname, scale, zp}
 	removeInitializer(g, name)
-	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Name: namer.Name(name + "_DequantizeLinear"), Input: []string{qname, scale, zp}, Output: []string{name}}
+	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Input: inputs, Output: []string{name}}
 	if axis >= 0 {
 		n.Attribute = []*onnxpb.AttributeProto{{Name: "axis", Type: onnxpb.AttributeProto_INT, I: int64(axis)}}
 	}
@@ -310,7 +333,7 @@ func quantizeBias(g *onnxpb.GraphProto, namer *graph.Namer, init *onnxpb.TensorP
 	if err != nil {
 		return err
 	}
-	qname := namer.Name(name + "_quantized")
+	qname := namer.Name(name + "_q")
 	qp, err := tensor.ToProto(qt, qname)
 	if err != nil {
 		return err
@@ -318,10 +341,11 @@ func quantizeBias(g *onnxpb.GraphProto, namer *graph.Namer, init *onnxpb.TensorP
 	if len(scales) == 1 {
 		axis = -1
 	}
-	scale, zp := namer.Name(name+"_scale"), namer.Name(name+"_zero_point")
-	g.Initializer = append(g.Initializer, qp, paramsScale(scale, scales, axis), paramsZP(zp, scales, axis, tensor.Int32))
+	// Bias zero points are 0, DequantizeLinear's default.
+	scale := namer.Name(name + "_s")
+	g.Initializer = append(g.Initializer, qp, paramsScale(scale, scales, axis))
 	removeInitializer(g, name)
-	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Name: namer.Name(name + "_DequantizeLinear"), Input: []string{qname, scale, zp}, Output: []string{name}}
+	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Input: []string{qname, scale}, Output: []string{name}}
 	if axis >= 0 {
 		n.Attribute = []*onnxpb.AttributeProto{{Name: "axis", Type: onnxpb.AttributeProto_INT, I: int64(axis)}}
 	}

@@ -141,7 +141,7 @@ func dynamicNode(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, type
 	}
 	// MatMulInteger reads the int8 weight directly; the DequantizeLinear is
 	// not used.
-	wq, wscale, wzp := dq.Input[0], dq.Input[1], dq.Input[2]
+	wq, wscale := dq.Input[0], dq.Input[1]
 	xq, xs, xzp := namer.Name(x+"_quantized"), namer.Name(x+"_scale"), namer.Name(x+"_zero_point")
 	acc, accf, sc, y := namer.Name(n.GetName()+"_int32"), namer.Name(n.GetName()+"_float"), namer.Name(n.GetName()+"_scale"), n.GetOutput()[0]
 	mulOut := y
@@ -150,7 +150,8 @@ func dynamicNode(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, type
 	}
 	nodes := []*onnxpb.NodeProto{
 		{OpType: "DynamicQuantizeLinear", Name: namer.Name(n.GetName() + "_DynamicQuantizeLinear"), Input: []string{x}, Output: []string{xq, xs, xzp}},
-		{OpType: "MatMulInteger", Name: namer.Name(n.GetName() + "_MatMulInteger"), Input: []string{xq, wq, xzp, wzp}, Output: []string{acc}},
+		// The int8 weight's zero point is 0, MatMulInteger's default.
+		{OpType: "MatMulInteger", Name: namer.Name(n.GetName() + "_MatMulInteger"), Input: []string{xq, wq, xzp}, Output: []string{acc}},
 		{OpType: "Cast", Name: namer.Name(n.GetName() + "_Cast"), Input: []string{acc}, Output: []string{accf}, Attribute: []*onnxpb.AttributeProto{{Name: "to", Type: onnxpb.AttributeProto_INT, I: int64(tensor.Float32)}}},
 		{OpType: "Mul", Name: namer.Name(n.GetName() + "_scales"), Input: []string{xs, wscale}, Output: []string{sc}},
 		{OpType: "Mul", Name: namer.Name(n.GetName() + "_rescale"), Input: []string{accf, sc}, Output: []string{mulOut}},

@@ -1,0 +1,79 @@
+package quantize
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/infer-ml/infer/internal/testmodels"
+	"github.com/infer-ml/infer/internal/testutil"
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
+)
+
+// optimizedOps saves ONNX Runtime's optimized form of m and counts its op
+// types: what actually runs.
+func optimizedOps(t *testing.T, m *onnxpb.ModelProto) map[string]int {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "optimized.onnx")
+	s, err := ort.NewSessionFromModel(m, ort.Options{OptimizedModelPath: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	om, err := onnx.Load(p, onnx.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := map[string]int{}
+	for _, n := range om.Proto.Graph.Node {
+		c[n.OpType]++
+	}
+	return c
+}
+
+// The QDQ placement must be what ONNX Runtime fuses into integer kernels:
+// no float Conv/Gemm/MatMul may be left running.
+func TestORTFusesQuantizedModels(t *testing.T) {
+	testutil.InitORT(t)
+	nan := math.NaN()
+	cases := []struct {
+		name  string
+		m     *onnxpb.ModelProto
+		mode  Mode
+		want  map[string]int
+		float []string
+	}{
+		{"mlp static", testmodels.MLP(testmodels.MLPConfig{Seed: 1}), Static, map[string]int{"QGemm": 3}, []string{"Gemm", "MatMul"}},
+		{"cnn static", testmodels.CNN(testmodels.CNNConfig{}), Static, map[string]int{"QLinearConv": 3, "QGemm": 1}, []string{"Conv", "Gemm", "BatchNormalization"}},
+		{"mlp dynamic", testmodels.MLP(testmodels.MLPConfig{Seed: 1}), Dynamic, map[string]int{"DynamicQuantizeMatMul": 3}, []string{"Gemm", "MatMul"}},
+		{"transformer static", testmodels.Transformer(testmodels.TransformerConfig{}), Static, map[string]int{"QLinearMatMul": 1}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opts := Options{Mode: c.mode, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(t, c.m, 4), MaxAccuracyDrop: -1, MinSQNR: nan, LatencyRuns: 3}
+			if c.mode == Static {
+				opts.Calibration = randomBatch(t, c.m, 8)
+			}
+			res, err := Quantize(c.m, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops := optimizedOps(t, res.Model)
+			for op, n := range c.want {
+				if ops[op] < n {
+					t.Errorf("%s: %d %s nodes, want ≥ %d (ops %v)", c.name, ops[op], op, n, ops)
+				}
+			}
+			for _, op := range c.float {
+				if ops[op] > 0 {
+					t.Errorf("%s: %d float %s left (ops %v)", c.name, ops[op], op, ops)
+				}
+			}
+			if q := res.Validation.Outputs[0].SQNR(); q < 20 {
+				t.Errorf("%s: output SQNR %.1f dB", c.name, q)
+			}
+		})
+	}
+}
