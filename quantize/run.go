@@ -132,6 +132,9 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Float: float, PrepNotes: notes, Provider: "cpu"}
+	if n := subgraphNodes(float.GetGraph()); n > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d nodes inside If/Loop/Scan subgraphs stay float (only the main graph is quantized)", n))
+	}
 	if len(opts.Session.Providers) > 0 {
 		res.Provider = opts.Session.Providers[0].Name
 	}
@@ -424,4 +427,19 @@ func latency(m *onnxpb.ModelProto, opts Options) (float64, error) {
 	}
 	sort.Float64s(lat)
 	return lat[(len(lat)-1)/2], nil
+}
+
+// subgraphNodes counts nodes inside subgraph attributes, at any depth.
+func subgraphNodes(g *onnxpb.GraphProto) int {
+	n := 0
+	for _, node := range g.GetNode() {
+		for _, a := range node.GetAttribute() {
+			for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
+				if sg != nil {
+					n += len(sg.GetNode()) + subgraphNodes(sg)
+				}
+			}
+		}
+	}
+	return n
 }

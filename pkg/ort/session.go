@@ -61,6 +61,10 @@ type Options struct {
 	// OptimizedModelPath, if set, makes ONNX Runtime save the model as it
 	// will run (after its graph optimizations) to this path.
 	OptimizedModelPath string
+	// ProfilePrefix, if set, makes ONNX Runtime write a JSON trace of every
+	// node's run time to a file starting with this prefix (written when the
+	// session closes).
+	ProfilePrefix string
 	// ExtraOutputs names intermediate values to return from Run besides
 	// the graph outputs (for calibration and layer-wise error analysis).
 	ExtraOutputs []string
@@ -251,6 +255,11 @@ func (s *Session) create(p Provider, opts Options, raw []byte, path string, inNa
 	}
 	if opts.OptimizedModelPath != "" {
 		if err := so.SetOptimizedModelFilePath(opts.OptimizedModelPath); err != nil {
+			return nil, err
+		}
+	}
+	if opts.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
 			return nil, err
 		}
 	}
