@@ -219,12 +219,21 @@ func quantizeWeight(g *onnxpb.GraphProto, namer *graph.Namer, init *onnxpb.Tenso
 	if err != nil {
 		return nil, nil, fmt.Errorf("weight %q: %w", init.GetName(), err)
 	}
+	removeInitializer(g, init.GetName())
+	return quantizeWeightTensor(g, namer, init.GetName(), w, axis, t)
+}
+
+// quantizeWeightTensor adds the quantized form of the float32 tensor w
+// (named name) to g and returns its parameters and DequantizeLinear node.
+// Both passes over the values are linear in memory order, so large weights
+// quantize at memory speed whatever the channel axis.
+func quantizeWeightTensor(g *onnxpb.GraphProto, namer *graph.Namer, name string, w *tensor.Tensor, axis int, t tensor.DType) ([]Params, *onnxpb.NodeProto, error) {
 	vals := tensor.Values[float32](w)
 	shape := w.Shape()
 	channels, inner := 1, len(vals)
 	if axis >= 0 {
 		if axis >= len(shape) {
-			return nil, nil, fmt.Errorf("weight %q: channel axis %d out of range for shape %v", init.GetName(), axis, shape)
+			return nil, nil, fmt.Errorf("weight %q: channel axis %d out of range for shape %v", name, axis, shape)
 		}
 		channels = int(shape[axis])
 		inner = 1
@@ -232,75 +241,86 @@ func quantizeWeight(g *onnxpb.GraphProto, namer *graph.Namer, init *onnxpb.Tenso
 			inner *= int(d)
 		}
 	}
-	if channels == 0 {
-		return nil, nil, fmt.Errorf("weight %q is empty", init.GetName())
+	if channels == 0 || len(vals) == 0 {
+		return nil, nil, fmt.Errorf("weight %q is empty", name)
 	}
 	sym := t == tensor.Int8
 	qmin, qmax, err := qrange(t, sym)
 	if err != nil {
 		return nil, nil, err
 	}
+	lo := make([]float32, channels)
+	hi := make([]float32, channels)
+	for c := range lo {
+		lo[c], hi[c] = float32(math.Inf(1)), float32(math.Inf(-1))
+	}
+	outer := len(vals) / (channels * inner)
+	// Values are visited in memory order: outer × channel × inner.
+	i := 0
+	for range outer {
+		for c := range channels {
+			l, h := lo[c], hi[c]
+			for _, v := range vals[i : i+inner] {
+				l, h = min(l, v), max(h, v)
+			}
+			lo[c], hi[c] = l, h
+			i += inner
+		}
+	}
 	ps := make([]Params, channels)
-	for c := range channels {
-		lo, hi := math.Inf(1), math.Inf(-1)
-		forChannel(len(vals), channels, inner, c, func(i int) {
-			v := float64(vals[i])
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
-		})
-		if ps[c], err = ComputeParams(lo, hi, t, sym); err != nil {
-			return nil, nil, fmt.Errorf("weight %q channel %d: %w", init.GetName(), c, err)
+	for c := range ps {
+		if ps[c], err = ComputeParams(float64(lo[c]), float64(hi[c]), t, sym); err != nil {
+			return nil, nil, fmt.Errorf("weight %q channel %d: %w", name, c, err)
+		}
+	}
+	qlo, qhi := float64(qmin), float64(qmax)
+	fill := func(set func(i int, q int32)) {
+		i := 0
+		for range outer {
+			for c := range channels {
+				inv, zp := 1/float64(ps[c].Scale), float64(ps[c].ZeroPoint)
+				for _, v := range vals[i : i+inner] {
+					x := math.RoundToEven(float64(v)*inv) + zp
+					if x < qlo {
+						x = qlo
+					} else if x > qhi {
+						x = qhi
+					}
+					set(i, int32(x))
+					i++
+				}
+			}
 		}
 	}
 	var qt *tensor.Tensor
 	if t == tensor.Int8 {
 		q := make([]int8, len(vals))
-		for c := range channels {
-			forChannel(len(vals), channels, inner, c, func(i int) { q[i] = int8(quantizeValue(vals[i], ps[c], qmin, qmax)) })
-		}
+		fill(func(i int, v int32) { q[i] = int8(v) })
 		qt, err = tensor.New(shape, q)
 	} else {
 		q := make([]uint8, len(vals))
-		for c := range channels {
-			forChannel(len(vals), channels, inner, c, func(i int) { q[i] = uint8(quantizeValue(vals[i], ps[c], qmin, qmax)) })
-		}
+		fill(func(i int, v int32) { q[i] = uint8(v) })
 		qt, err = tensor.New(shape, q)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	name := init.GetName()
 	qname := namer.Name(name + "_q")
 	qp, err := tensor.ToProto(qt, qname)
 	if err != nil {
 		return nil, nil, err
 	}
 	scale := namer.Name(name + "_s")
-	g.Initializer = append(g.Initializer, qp, paramsScale(scale, ps, axis))
 	// The zero point stays explicit even when it is 0: ONNX Runtime's QGemm
 	// fusion does not match a weight DequantizeLinear without one
 	// (TestORTFusesQuantizedModels).
 	zp := namer.Name(name + "_z")
-	g.Initializer = append(g.Initializer, paramsZP(zp, ps, axis, t))
-	inputs := []string{qname, scale, zp}
-	removeInitializer(g, name)
-	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Input: inputs, Output: []string{name}}
+	g.Initializer = append(g.Initializer, qp, paramsScale(scale, ps, axis), paramsZP(zp, ps, axis, t))
+	n := &onnxpb.NodeProto{OpType: "DequantizeLinear", Input: []string{qname, scale, zp}, Output: []string{name}}
 	if axis >= 0 {
 		n.Attribute = []*onnxpb.AttributeProto{{Name: "axis", Type: onnxpb.AttributeProto_INT, I: int64(axis)}}
 	}
 	return ps, n, nil
-}
-
-// forChannel calls fn for each flat index of channel c in a row-major
-// tensor whose channel axis has `channels` entries and `inner` elements
-// after it.
-func forChannel(n, channels, inner, c int, fn func(int)) {
-	outer := n / (channels * inner)
-	for o := range outer {
-		base := (o*channels + c) * inner
-		for i := range inner {
-			fn(base + i)
-		}
-	}
 }
 
 // quantizeBias stores a bias as int32 with scale input scale × weight scale

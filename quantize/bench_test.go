@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 	"testing"
@@ -37,12 +38,27 @@ func childQuantize(in, out string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if p := os.Getenv("INFER_BENCH_PPROF"); p != "" {
+		f, _ := os.Create(p)
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	t0 := time.Now()
+	step := func(what string) {
+		if os.Getenv("INFER_BENCH_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "%s %.2fs\n", what, time.Since(t0).Seconds())
+		}
+	}
 	m, err := onnx.Load(in, onnx.LoadOptions{})
+	step("load")
 	if err == nil {
 		var f *onnxpb.ModelProto
-		if f, _, err = Prepare(m.Proto); err == nil {
+		if f, _, err = Prepare(m.Proto, Dynamic); err == nil {
+			step("prepare")
 			if _, _, err = ApplyDynamic(f, PlanOptions{PerChannel: true}); err == nil {
+				step("apply")
 				_, err = onnx.Save(f, out, onnx.SaveOptions{ExternalThreshold: 1 << 20})
+				step("save")
 			}
 		}
 	}
@@ -186,7 +202,7 @@ func BenchmarkMNIST(b *testing.B) {
 // wall time with loading and saving the same model; it reports the child's
 // peak RSS relative to the model size. Targets: < 3× and < 2.5×.
 func BenchmarkQuantize400MB(b *testing.B) {
-	testutil.InitORT(b)
+	lib := testutil.InitORT(b)
 	dir := b.TempDir()
 	// Four 5000×5000 float32 Gemm weights: 400 MB.
 	m := testmodels.MLP(testmodels.MLPConfig{In: 5000, Hidden: []int64{5000, 5000, 5000}, Classes: 5000, Seed: 1})
@@ -210,7 +226,7 @@ func BenchmarkQuantize400MB(b *testing.B) {
 		var cmd *exec.Cmd
 		if quant {
 			cmd = exec.Command(exe, "-test.run=^$")
-			cmd.Env = append(os.Environ(), "INFER_BENCH_QUANTIZE_IN="+in, "INFER_BENCH_QUANTIZE_OUT="+out)
+			cmd.Env = append(os.Environ(), "INFER_BENCH_QUANTIZE_IN="+in, "INFER_BENCH_QUANTIZE_OUT="+out, "INFER_ORT_LIB="+lib.Path)
 		} else {
 			cmd = exec.Command(exe, "-test.run=^$")
 			cmd.Env = append(os.Environ(), "INFER_BENCH_LOADSAVE_IN="+in, "INFER_BENCH_LOADSAVE_OUT="+out)

@@ -91,8 +91,10 @@ func dynamicNode(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, type
 	if tensor.DType(init.GetDataType()) != tensor.Float32 || len(init.GetDims()) != 2 {
 		return nil, "weights are not a float32 matrix"
 	}
-	if types[x] != tensor.Float32 {
-		return nil, fmt.Sprintf("input %q is not known to be float32", x)
+	// MatMul and Gemm take inputs of one type, so x is float32 like the
+	// weight; a declared other type means the graph is invalid.
+	if t, ok := types[x]; ok && t != tensor.Float32 {
+		return nil, fmt.Sprintf("input %q is %s", x, t)
 	}
 	if len(ix.Consumers(wname)) != 1 {
 		return nil, fmt.Sprintf("weight %q is shared", wname)
@@ -101,7 +103,7 @@ func dynamicNode(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, type
 	if err != nil {
 		return nil, err.Error()
 	}
-	bias := ""
+	bias, transB := "", false
 	if n.GetOpType() == "Gemm" {
 		for _, a := range n.GetAttribute() {
 			switch a.GetName() {
@@ -114,30 +116,33 @@ func dynamicNode(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, type
 					return nil, "transA is set"
 				}
 			case "transB":
-				if a.GetI() != 0 {
-					w = transpose2D(w)
-				}
+				transB = a.GetI() != 0
 			}
 		}
 		if len(in) > 2 && in[2] != "" {
 			bias = in[2]
 		}
 	}
+	// Output channels are columns of B [K, N], rows of a transposed
+	// Gemm weight [N, K]. A transposed weight is quantized as it is stored
+	// and its int8 form transposed: a quarter of the bytes to move.
 	axis := 1
+	if transB {
+		axis = 0
+	}
 	if !perChannel {
 		axis = -1
 	}
-	// Store the (possibly transposed) weight under a fresh name, then
-	// quantize it.
-	wf := namer.Name(wname + "_matrix")
-	wp, err := tensor.ToProto(w, wf)
+	_, dq, err := quantizeWeightTensor(g, namer, namer.Name(wname+"_matrix"), w, axis, tensor.Int8)
 	if err != nil {
 		return nil, err.Error()
 	}
-	g.Initializer = append(g.Initializer, wp)
-	_, dq, err := quantizeWeight(g, namer, wp, axis, tensor.Int8)
-	if err != nil {
-		return nil, err.Error()
+	if transB {
+		for _, t := range g.Initializer {
+			if t.GetName() == dq.Input[0] {
+				transposeBytes(t)
+			}
+		}
 	}
 	// MatMulInteger reads the int8 weight directly; the DequantizeLinear is
 	// not used.
@@ -162,15 +167,24 @@ func dynamicNode(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, type
 	return nodes, ""
 }
 
-func transpose2D(t *tensor.Tensor) *tensor.Tensor {
-	s := t.Shape()
-	r, c := int(s[0]), int(s[1])
-	v := tensor.Values[float32](t)
-	out := make([]float32, len(v))
-	for i := range r {
-		for j := range c {
-			out[j*r+i] = v[i*c+j]
+// transposeBytes transposes a 2-D tensor of one-byte elements held in
+// raw_data.
+func transposeBytes(t *onnxpb.TensorProto) {
+	r, c := int(t.Dims[0]), int(t.Dims[1])
+	v := t.RawData
+	out := make([]byte, len(v))
+	// Tiles keep both sides in cache for large matrices.
+	const tile = 64
+	for i0 := 0; i0 < r; i0 += tile {
+		for j0 := 0; j0 < c; j0 += tile {
+			for i := i0; i < min(i0+tile, r); i++ {
+				row := v[i*c : i*c+c]
+				for j := j0; j < min(j0+tile, c); j++ {
+					out[j*r+i] = row[j]
+				}
+			}
 		}
 	}
-	return tensor.MustNew([]int64{int64(c), int64(r)}, out)
+	t.RawData = out
+	t.Dims = []int64{int64(c), int64(r)}
 }

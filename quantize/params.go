@@ -62,9 +62,3 @@ func ComputeParams(lo, hi float64, t tensor.DType, symmetric bool) (Params, erro
 }
 
 func clampZP(z, lo, hi int32) int32 { return max(lo, min(hi, z)) }
-
-// quantizeValue rounds v/scale + zp to nearest even and clamps.
-func quantizeValue(v float32, p Params, qmin, qmax int32) int32 {
-	q := math.RoundToEven(float64(v)/float64(p.Scale)) + float64(p.ZeroPoint)
-	return int32(math.Max(float64(qmin), math.Min(float64(qmax), q)))
-}

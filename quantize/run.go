@@ -107,17 +107,40 @@ func IsQuantized(m *onnxpb.ModelProto) string {
 	return ""
 }
 
-// Prepare pre-processes a copy of m for quantization.
-func Prepare(m *onnxpb.ModelProto) (*onnxpb.ModelProto, []string, error) {
+// Prepare pre-processes a copy of m for quantization in the given mode.
+// The copy shares m's initializer tensors (pre-processing and quantization
+// replace initializers, they never modify one in place), so a large model
+// is not held twice. Dynamic quantization needs no shape completion: a
+// MatMul or Gemm input has the type of its constant weight.
+func Prepare(m *onnxpb.ModelProto, mode Mode) (*onnxpb.ModelProto, []string, error) {
 	if op := IsQuantized(m); op != "" {
 		return nil, nil, fmt.Errorf("the model is already quantized (it has %s nodes)", op)
 	}
-	f := proto.Clone(m).(*onnxpb.ModelProto)
-	r, err := prep.Run(f, prep.DefaultOptions())
+	f := cloneSharingWeights(m)
+	o := prep.DefaultOptions()
+	if mode == Dynamic {
+		o.InferShapes = false
+	}
+	r, err := prep.Run(f, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	return f, r.Notes, nil
+}
+
+// cloneSharingWeights deep-copies m except the main graph's initializer
+// tensors, which the copy shares.
+func cloneSharingWeights(m *onnxpb.ModelProto) *onnxpb.ModelProto {
+	g := m.GetGraph()
+	if g == nil {
+		return proto.Clone(m).(*onnxpb.ModelProto)
+	}
+	inits := g.Initializer
+	g.Initializer = nil
+	c := proto.Clone(m).(*onnxpb.ModelProto)
+	g.Initializer = inits
+	c.Graph.Initializer = append([]*onnxpb.TensorProto{}, inits...)
+	return c
 }
 
 // Quantize quantizes a copy of m and validates it. When a gate is set and
@@ -127,7 +150,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if opts.Progress == nil {
 		opts.Progress = progress.Nop
 	}
-	float, notes, err := Prepare(m)
+	float, notes, err := Prepare(m, opts.Mode)
 	if err != nil {
 		return nil, err
 	}

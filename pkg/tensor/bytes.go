@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/x448/float16"
 )
@@ -138,6 +139,9 @@ func unpack4(d DType, b []byte, n int) any {
 // element off. dst is a storage slice of a byte-addressable dtype and has
 // room; b holds whole elements.
 func decodeInto(dst any, off int, b []byte, bo binary.ByteOrder) {
+	if bo == binary.LittleEndian && nativeLittle && memcopy(dst, off, b) {
+		return
+	}
 	switch s := dst.(type) {
 	case []uint8:
 		copy(s[off:], b)
@@ -275,4 +279,44 @@ func appendLE(b []byte, src any, from, to int) []byte {
 		}
 	}
 	return b
+}
+
+// nativeLittle reports whether this machine stores numbers little-endian,
+// as the ONNX and .npy wire formats mostly do; then decoding is a copy.
+var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// memcopy copies little-endian wire bytes straight into a numeric slice
+// starting at element off; it reports false for types it does not cover.
+func memcopy(dst any, off int, b []byte) bool {
+	switch s := dst.(type) {
+	case []float32:
+		return copyRaw(s[off:], b)
+	case []float64:
+		return copyRaw(s[off:], b)
+	case []int32:
+		return copyRaw(s[off:], b)
+	case []int64:
+		return copyRaw(s[off:], b)
+	case []uint32:
+		return copyRaw(s[off:], b)
+	case []uint64:
+		return copyRaw(s[off:], b)
+	case []int16:
+		return copyRaw(s[off:], b)
+	case []uint16:
+		return copyRaw(s[off:], b)
+	}
+	return false
+}
+
+func copyRaw[T float32 | float64 | int32 | int64 | uint32 | uint64 | int16 | uint16](dst []T, b []byte) bool {
+	if len(dst) == 0 || len(b) == 0 {
+		return len(b) == 0
+	}
+	size := int(unsafe.Sizeof(dst[0]))
+	if len(b)%size != 0 || len(b)/size > len(dst) {
+		return false
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), len(b)), b)
+	return true
 }
