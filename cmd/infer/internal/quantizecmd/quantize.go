@@ -512,7 +512,7 @@ func known(op string, mode quantize.Mode) bool {
 }
 
 func dryRun(opts *Options, m *onnx.Model, qo quantize.Options, mode quantize.Mode) error {
-	float, notes, err := quantize.Prepare(m.Proto)
+	float, notes, err := quantize.Prepare(m.Proto, mode)
 	if err != nil {
 		return err
 	}
@@ -571,7 +571,7 @@ func printReport(out io.Writer, r *Report, layers bool) {
 		}
 	}
 	if l := r.Latency; l != nil {
-		fmt.Fprintf(w, "latency (%s, p50)\t%.3f ms → %.3f ms (%.2f× faster)\n", l.Provider, l.FloatP50, l.QuantP50, l.Speedup)
+		fmt.Fprintf(w, "latency (%s, p50)\t%.3f ms → %.3f ms (speedup %.2f×)\n", l.Provider, l.FloatP50, l.QuantP50, l.Speedup)
 	}
 	for _, k := range r.KeptFloat {
 		fmt.Fprintf(w, "kept float\t%s (%s, layer SQNR %.1f dB) → gate metric %.3f\n", k.Node, k.OpType, k.SQNR, k.Metric)
