@@ -17,6 +17,7 @@ import (
 	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/quantize"
 	"github.com/infer-ml/infer/quantize/calib"
@@ -155,7 +156,22 @@ type FileInfo struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256,omitempty"`
 	Bytes  int64  `json:"bytes"`
-	Params int64  `json:"float_params,omitempty"`
+	// Params counts weight elements by element type.
+	Params map[string]int64 `json:"params"`
+}
+
+// params counts the weight elements of a model by element type.
+func params(m *onnxpb.ModelProto) map[string]int64 {
+	out := map[string]int64{}
+	onnx.Tensors(m, func(t *onnxpb.TensorProto, _ string) error {
+		n := int64(1)
+		for _, d := range t.GetDims() {
+			n *= d
+		}
+		out[tensor.DType(t.GetDataType()).String()] += n
+		return nil
+	})
+	return out
 }
 
 // Validation summarises the comparison with the float model.
@@ -270,7 +286,7 @@ func Run(opts *Options) error {
 	}
 	rep := &Report{
 		Infer: buildinfo.String(), ORTVersion: info.Version, Date: time.Now().UTC().Format(time.RFC3339),
-		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes},
+		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes, Params: params(m.Proto)},
 		Options: optionsEcho(opts, mode), Mode: string(mode), Preprocessing: res.PrepNotes,
 		Applied: res.Apply, Layers: res.Layers, KeptFloat: res.KeptFloat, Gate: res.GateSummary, GateMet: res.GateMet,
 		Notes: append(notes, res.Notes...), Float: []quantize.NodeDecision{},
@@ -301,7 +317,7 @@ func Run(opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("reading back %s: %w", out, err)
 	}
-	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: sr.Bytes + sr.ExternalSize}
+	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: sr.Bytes + sr.ExternalSize, Params: params(written.Proto)}
 	if opts.Report != "" {
 		var b strings.Builder
 		if err := cmdutil.WriteJSON(&b, rep); err != nil {
