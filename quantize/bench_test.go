@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
@@ -260,5 +259,4 @@ func init() {
 		}
 		os.Exit(0)
 	}
-	_ = proto.Clone
 }
