@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/dataset"
