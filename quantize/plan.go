@@ -110,6 +110,7 @@ type planCtx struct {
 	g     *onnxpb.GraphProto
 	ix    *graph.Index
 	types map[string]tensor.DType
+	ranks map[string]int
 	marks map[string]*mark
 	opts  PlanOptions
 	// quantizedOut: tensors produced by a node this plan quantizes.
@@ -181,7 +182,7 @@ func BuildPlan(m *onnxpb.ModelProto, opts PlanOptions) (*Plan, error) {
 		excluded[n] = true
 	}
 	g := m.GetGraph()
-	c := &planCtx{g: g, ix: graph.NewIndex(g), types: valueTypes(g), marks: map[string]*mark{}, opts: opts,
+	c := &planCtx{g: g, ix: graph.NewIndex(g), types: valueTypes(g), ranks: valueRanks(g), marks: map[string]*mark{}, opts: opts,
 		quantizedOut: map[string]bool{}, folded: map[string]string{}}
 	p := &Plan{marks: c.marks, folded: c.folded, opts: opts}
 	order, err := graph.Topo(g)
@@ -264,6 +265,19 @@ func valueTypes(g *onnxpb.GraphProto) map[string]tensor.DType {
 
 func (c *planCtx) isFloat(name string) bool { return c.types[name] == tensor.Float32 }
 
+// valueRanks collects declared ranks.
+func valueRanks(g *onnxpb.GraphProto) map[string]int {
+	r := map[string]int{}
+	for _, vs := range [][]*onnxpb.ValueInfoProto{g.GetInput(), g.GetOutput(), g.GetValueInfo()} {
+		for _, v := range vs {
+			if sh := v.GetType().GetTensorType().GetShape(); sh != nil {
+				r[v.GetName()] = len(sh.GetDim())
+			}
+		}
+	}
+	return r
+}
+
 // activation marks a float tensor for QDQ; a constant input is quantized
 // as a per-tensor weight instead.
 func (c *planCtx) activation(name string) string {
@@ -284,6 +298,11 @@ func (c *planCtx) activation(name string) string {
 			return fmt.Sprintf("type of %q unknown", name)
 		}
 		return fmt.Sprintf("%q is %s, not float32", name, c.types[name])
+	}
+	// Scalars and vectors are mostly shape and index arithmetic (a window
+	// length, a Range limit), where quantization error changes results.
+	if r, ok := c.ranks[name]; ok && r < 2 {
+		return fmt.Sprintf("%q has rank %d; only tensors of rank 2 or more are quantized", name, r)
 	}
 	if m := c.marks[name]; m == nil {
 		c.marks[name] = &mark{kind: markActivation}
