@@ -13,14 +13,19 @@ import (
 )
 
 // TestQuantizeConformanceModels runs static and dynamic quantization over
-// every ONNX conformance model that random data can feed. Each either has
+// every ONNX conformance model (single operators, and old-opset PyTorch
+// exports with real weights) that random data can feed. Each either has
 // nothing to quantize, is refused for a stated reason, or yields a model
 // that ONNX Runtime loads and that Quantize validated against the
 // original; no other outcome (a changed output shape, an invalid model) is
 // allowed.
 func TestQuantizeConformanceModels(t *testing.T) {
 	testutil.InitORT(t)
-	dirs, _ := filepath.Glob(filepath.Join(testutil.Fixture(t, "onnx-node"), "*"))
+	var dirs []string
+	for _, set := range []string{"onnx-node", "onnx-pytorch-converted", "onnx-pytorch-operator"} {
+		d, _ := filepath.Glob(filepath.Join(testutil.Fixture(t, set), "*"))
+		dirs = append(dirs, d...)
+	}
 	allowed := []string{"already quantized", "cannot upgrade", "has no samples"}
 	quantized := 0
 	for _, d := range dirs {
@@ -62,7 +67,7 @@ func TestQuantizeConformanceModels(t *testing.T) {
 		cal.Close()
 		ev.Close()
 	}
-	if quantized < 4 {
+	if quantized < 30 {
 		t.Fatalf("only %d conformance models quantized", quantized)
 	}
 }
