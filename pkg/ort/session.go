@@ -189,6 +189,10 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 		s.outNames = append(s.outNames, name)
 		s.adapters = append(s.adapters, a)
 	}
+	if len(s.outNames) == 0 {
+		// onnxruntime_go cannot run a session without outputs.
+		return nil, fmt.Errorf("the model has no tensor output infer can read (non-tensor outputs: %s)", strings.Join(s.NonTensorOutputs, ", "))
+	}
 	if raw == nil && path == "" {
 		var err error
 		raw, err = proto.Marshal(m)

@@ -427,3 +427,13 @@ func TestPreparedRunsMatchRun(t *testing.T) {
 		t.Fatal("Prepare accepted missing inputs")
 	}
 }
+
+// A model whose only outputs are sequences gets an error, not a panic in
+// onnxruntime_go (which cannot run a session without outputs).
+func TestNoTensorOutputs(t *testing.T) {
+	testutil.InitORT(t)
+	_, err := ort.NewSessionFromFile(testutil.Fixture(t, "onnx-node/test_if_seq/model.onnx"), ort.Options{})
+	if err == nil || !strings.Contains(err.Error(), "no tensor output") {
+		t.Fatalf("got %v", err)
+	}
+}
