@@ -8,6 +8,7 @@ import (
 	"github.com/x448/float16"
 
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // The helpers here build and read the few small tensors the rewrites need
@@ -65,19 +66,8 @@ func dtypeName(d int32) string {
 // elemSize is the byte size of one element in raw_data, 0 for strings and
 // for types not stored one element per whole number of bytes.
 func elemSize(d int32) int {
-	switch onnxpb.TensorProto_DataType(d) {
-	case onnxpb.TensorProto_UINT8, onnxpb.TensorProto_INT8, onnxpb.TensorProto_BOOL,
-		onnxpb.TensorProto_FLOAT8E4M3FN, onnxpb.TensorProto_FLOAT8E4M3FNUZ,
-		onnxpb.TensorProto_FLOAT8E5M2, onnxpb.TensorProto_FLOAT8E5M2FNUZ, onnxpb.TensorProto_FLOAT8E8M0:
-		return 1
-	case onnxpb.TensorProto_UINT16, onnxpb.TensorProto_INT16, onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
-		return 2
-	case onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_INT32, onnxpb.TensorProto_UINT32:
-		return 4
-	case onnxpb.TensorProto_DOUBLE, onnxpb.TensorProto_INT64, onnxpb.TensorProto_UINT64, onnxpb.TensorProto_COMPLEX64:
-		return 8
-	case onnxpb.TensorProto_COMPLEX128:
-		return 16
+	if b := tensor.DType(d).Bits(); b%8 == 0 {
+		return b / 8
 	}
 	return 0
 }
@@ -99,123 +89,55 @@ func numElements(dims []int64) (int64, error) {
 }
 
 // rawBytes returns a fixed-size tensor's elements as little-endian bytes,
-// reading raw_data or the typed field the type uses.
+// reading raw_data or the typed field the type uses (pkg/tensor decodes).
 func rawBytes(t *onnxpb.TensorProto) ([]byte, error) {
-	d := t.GetDataType()
-	size := elemSize(d)
-	if size == 0 {
-		return nil, fmt.Errorf("tensor %q: %s elements are not byte-sized", t.GetName(), dtypeName(d))
+	if elemSize(t.GetDataType()) == 0 {
+		return nil, fmt.Errorf("tensor %q: %s elements are not byte-sized", t.GetName(), dtypeName(t.GetDataType()))
 	}
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("tensor %q: data is in an external file (load the model with pkg/onnx first)", t.GetName())
 	}
-	n, err := numElements(t.GetDims())
+	tt, err := tensor.FromProto(t)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		return nil, err
 	}
-	if len(t.GetRawData()) > 0 || n == 0 {
-		if int64(len(t.GetRawData())) != n*int64(size) {
-			return nil, fmt.Errorf("tensor %q: raw_data has %d bytes, want %d for %d %s elements", t.GetName(), len(t.GetRawData()), n*int64(size), n, dtypeName(d))
-		}
-		return t.GetRawData(), nil
-	}
-	out := make([]byte, 0, n*int64(size))
-	var have int
-	switch onnxpb.TensorProto_DataType(d) {
-	case onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_COMPLEX64:
-		for _, v := range t.GetFloatData() {
-			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
-		}
-		have = len(t.GetFloatData()) * 4
-	case onnxpb.TensorProto_DOUBLE, onnxpb.TensorProto_COMPLEX128:
-		for _, v := range t.GetDoubleData() {
-			out = binary.LittleEndian.AppendUint64(out, math.Float64bits(v))
-		}
-		have = len(t.GetDoubleData()) * 8
-	case onnxpb.TensorProto_INT64:
-		for _, v := range t.GetInt64Data() {
-			out = binary.LittleEndian.AppendUint64(out, uint64(v))
-		}
-		have = len(t.GetInt64Data()) * 8
-	case onnxpb.TensorProto_UINT64:
-		for _, v := range t.GetUint64Data() {
-			out = binary.LittleEndian.AppendUint64(out, v)
-		}
-		have = len(t.GetUint64Data()) * 8
-	case onnxpb.TensorProto_UINT32:
-		for _, v := range t.GetUint64Data() {
-			out = binary.LittleEndian.AppendUint32(out, uint32(v))
-		}
-		have = len(t.GetUint64Data()) * 4
-	default: // types stored in int32_data
-		for _, v := range t.GetInt32Data() {
-			switch size {
-			case 1:
-				out = append(out, byte(v))
-			case 2:
-				out = binary.LittleEndian.AppendUint16(out, uint16(v))
-			case 4:
-				out = binary.LittleEndian.AppendUint32(out, uint32(v))
-			}
-		}
-		have = len(t.GetInt32Data()) * size
-	}
-	if int64(have) != n*int64(size) {
-		return nil, fmt.Errorf("tensor %q: has %d bytes of %s data, want %d for shape %v", t.GetName(), have, dtypeName(d), n*int64(size), t.GetDims())
-	}
-	return out, nil
+	return tensor.Bytes(tt)
 }
 
 // int64Values reads an INT64 or INT32 tensor.
 func int64Values(t *onnxpb.TensorProto) ([]int64, error) {
-	raw, err := rawBytes(t)
+	switch tensor.DType(t.GetDataType()) {
+	case tensor.Int64, tensor.Int32:
+	default:
+		return nil, fmt.Errorf("tensor %q: is %s, want INT64 or INT32", t.GetName(), dtypeName(t.GetDataType()))
+	}
+	tt, err := tensor.FromProto(t)
 	if err != nil {
 		return nil, err
 	}
-	switch onnxpb.TensorProto_DataType(t.GetDataType()) {
-	case onnxpb.TensorProto_INT64:
-		out := make([]int64, len(raw)/8)
-		for i := range out {
-			out[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
-		}
-		return out, nil
-	case onnxpb.TensorProto_INT32:
-		out := make([]int64, len(raw)/4)
-		for i := range out {
-			out[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
-		}
-		return out, nil
+	if tt.DType() == tensor.Int64 {
+		return tensor.Values[int64](tt), nil
 	}
-	return nil, fmt.Errorf("tensor %q: is %s, want INT64 or INT32", t.GetName(), dtypeName(t.GetDataType()))
+	v := tensor.Values[int32](tt)
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
+	}
+	return out, nil
 }
 
 // floatValues reads a FLOAT, DOUBLE or FLOAT16 tensor.
 func floatValues(t *onnxpb.TensorProto) ([]float64, error) {
-	raw, err := rawBytes(t)
+	switch tensor.DType(t.GetDataType()) {
+	case tensor.Float32, tensor.Float64, tensor.Float16:
+	default:
+		return nil, fmt.Errorf("tensor %q: is %s, want a float type", t.GetName(), dtypeName(t.GetDataType()))
+	}
+	tt, err := tensor.FromProto(t)
 	if err != nil {
 		return nil, err
 	}
-	switch onnxpb.TensorProto_DataType(t.GetDataType()) {
-	case onnxpb.TensorProto_FLOAT:
-		out := make([]float64, len(raw)/4)
-		for i := range out {
-			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
-		}
-		return out, nil
-	case onnxpb.TensorProto_DOUBLE:
-		out := make([]float64, len(raw)/8)
-		for i := range out {
-			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
-		}
-		return out, nil
-	case onnxpb.TensorProto_FLOAT16:
-		out := make([]float64, len(raw)/2)
-		for i := range out {
-			out[i] = float64(float16.Frombits(binary.LittleEndian.Uint16(raw[2*i:])).Float32())
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("tensor %q: is %s, want a float type", t.GetName(), dtypeName(t.GetDataType()))
+	return tensor.AsFloat64(tt)
 }
 
 // densify turns a sparse tensor into a dense one called name. Indices are

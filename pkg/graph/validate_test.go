@@ -96,11 +96,11 @@ func TestValidateFindsProblems(t *testing.T) {
 		{"negative dimension", func(m *onnxpb.ModelProto) {
 			m.Graph.ValueInfo = append(m.Graph.ValueInfo, floatVI("r", 2, -3))
 		}, `value_info "r": dimension 1 is -3`, false},
-		{"initializer short", func(m *onnxpb.ModelProto) { m.Graph.Initializer[0].Dims = []int64{3} }, `initializer "w": has 8 bytes of FLOAT data, want 12`, false},
+		{"initializer short", func(m *onnxpb.ModelProto) { m.Graph.Initializer[0].Dims = []int64{3} }, `initializer "w": decode tensor "w": float_data has 2 values, shape [3] needs 3`, false},
 		{"initializer raw short", func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[0].FloatData = nil
 			m.Graph.Initializer[0].RawData = []byte{1, 2, 3}
-		}, `initializer "w": raw_data has 3 bytes, want 8`, false},
+		}, `initializer "w": decode tensor "w": float32 tensor of shape [2] needs 8 bytes, got 3`, false},
 		{"initializer dims overflow", func(m *onnxpb.ModelProto) { m.Graph.Initializer[0].Dims = []int64{1 << 32, 1 << 32, 1 << 32} }, `initializer "w": dimensions`, false},
 		{"IR 3 initializer not an input", func(m *onnxpb.ModelProto) { m.IrVersion = 3 }, `initializer "w": is not a graph input, which ir_version 3 requires`, false},
 		{"cycle", func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input[0] = "y" }, `graph has a cycle: node "relu" (Relu) -> node "add" (Add)`, false},
