@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"math"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -75,4 +76,29 @@ func TestQuantizeMLPDynamic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v sqnr %.1f", res.Apply, res.Validation.Outputs[0].SQNR())
+}
+
+// An SQNR gate only the float model can meet makes the accuracy-aware
+// search keep the ranked nodes float one at a time, then by bisection,
+// until every one is float.
+func TestAccuracyAwareBisection(t *testing.T) {
+	testutil.InitORT(t)
+	m := testmodels.Transformer(testmodels.TransformerConfig{})
+	res, err := Quantize(m, Options{Mode: Static, Plan: PlanOptions{PerChannel: true},
+		Calibration: open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 1}),
+		Eval:        open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}),
+		MaxAccuracyDrop: -1, MinSQNR: 200, LatencyRuns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bisected := false
+	for _, n := range res.Notes {
+		bisected = bisected || strings.HasPrefix(n, "bisection:")
+	}
+	if !res.GateMet || len(res.KeptFloat) <= 4 || !bisected {
+		t.Fatalf("gate met %v, %d kept float, notes %v", res.GateMet, len(res.KeptFloat), res.Notes)
+	}
+	if q := res.Validation.Outputs[0].SQNR(); q < 200 {
+		t.Fatalf("kept model SQNR %.1f dB", q)
+	}
 }

@@ -260,40 +260,97 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	metric, ok, summary := gate(ev, opts)
 	res.GateMet, res.GateSummary = ok, summary
 	if gated && !ok && opts.Mode == Static {
-		// Keep the most damaging nodes float, worst layer first, until the
-		// gate holds.
-		var exclude []string
-		best, bestEv, bestMetric := q, ev, metric
+		// Keep the most damaging nodes float, worst layer first: one at a
+		// time for the first few (the usual case), then by bisection over
+		// how many of the ranked nodes stay float.
+		var order []LayerError
 		for _, le := range res.Layers {
-			if le.Node == "" || !quantizedNode(res.Nodes, le.Node) || contains(exclude, le.Node) {
-				continue
+			if le.Node != "" && quantizedNode(res.Nodes, le.Node) && !containsLayer(order, le.Node) {
+				order = append(order, le)
 			}
-			exclude = append(exclude, le.Node)
-			cand, err := build(exclude)
+		}
+		names := func(k int) []string {
+			out := make([]string, k)
+			for i := range out {
+				out[i] = order[i].Node
+			}
+			return out
+		}
+		type trial struct {
+			q      *onnxpb.ModelProto
+			ev     *eval.Result
+			metric float64
+			ok     bool
+			sum    string
+		}
+		try := func(k int) (trial, error) {
+			cand, err := build(names(k))
 			if err != nil {
-				return nil, err
+				return trial{}, err
 			}
 			cev, err := evaluate(cand)
 			if err != nil {
+				return trial{}, err
+			}
+			m, ok, sum := gate(cev, opts)
+			return trial{cand, cev, m, ok, sum}, nil
+		}
+		best, bestK := trial{q, ev, metric, false, summary}, 0
+		found := -1
+		const linear = 4
+		for k := 1; k <= min(linear, len(order)); k++ {
+			tr, err := try(k)
+			if err != nil {
 				return nil, err
 			}
-			cm, cok, csum := gate(cev, opts)
-			res.KeptFloat = append(res.KeptFloat, KeptFloat{Node: le.Node, OpType: le.OpType, SQNR: le.SQNR, Metric: Finite(cm)})
-			if better(cm, bestMetric, opts) {
-				best, bestEv, bestMetric = cand, cev, cm
+			res.KeptFloat = append(res.KeptFloat, KeptFloat{Node: order[k-1].Node, OpType: order[k-1].OpType, SQNR: order[k-1].SQNR, Metric: Finite(tr.metric)})
+			if better(tr.metric, best.metric, opts) || tr.ok {
+				best, bestK = tr, k
 			}
-			if cok {
-				res.GateMet, res.GateSummary = true, csum
+			if tr.ok {
+				found = k
 				break
 			}
-			res.GateSummary = csum
 		}
-		q, ev = best, bestEv
-		if !res.GateMet {
-			// Report the model that was kept, with its decisions.
-			if _, err := build(exclude[:keptFor(res.KeptFloat, bestMetric)]); err != nil {
+		if found < 0 && len(order) > linear {
+			lo, hi := linear+1, len(order)
+			for lo < hi {
+				mid := (lo + hi) / 2
+				tr, err := try(mid)
+				if err != nil {
+					return nil, err
+				}
+				res.Notes = append(res.Notes, fmt.Sprintf("bisection: %d nodes float → %s", mid, tr.sum))
+				if tr.ok {
+					hi = mid
+				} else {
+					lo = mid + 1
+				}
+			}
+			tr, err := try(lo)
+			if err != nil {
 				return nil, err
 			}
+			if tr.ok || better(tr.metric, best.metric, opts) {
+				best, bestK = tr, lo
+				if tr.ok {
+					found = lo
+				}
+			}
+			for k := linear + 1; k <= bestK; k++ {
+				kf := KeptFloat{Node: order[k-1].Node, OpType: order[k-1].OpType, SQNR: order[k-1].SQNR, Metric: Finite(math.NaN())}
+				if k == bestK {
+					kf.Metric = Finite(tr.metric)
+				}
+				res.KeptFloat = append(res.KeptFloat, kf)
+			}
+		}
+		res.KeptFloat = res.KeptFloat[:min(len(res.KeptFloat), bestK)]
+		q, ev = best.q, best.ev
+		res.GateMet, res.GateSummary = found >= 0, best.sum
+		// Report the decisions of the model that was kept.
+		if _, err := build(names(bestK)); err != nil {
+			return nil, err
 		}
 	}
 	res.Model, res.Validation = q, ev
@@ -309,18 +366,9 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func keptFor(kept []KeptFloat, metric float64) int {
-	for i, k := range kept {
-		if float64(k.Metric) == metric {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-func contains(s []string, v string) bool {
+func containsLayer(s []LayerError, node string) bool {
 	for _, x := range s {
-		if x == v {
+		if x.Node == node {
 			return true
 		}
 	}
