@@ -2,8 +2,8 @@ package quantize
 
 import (
 	"math"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/infer-ml/infer/internal/testmodels"
@@ -85,8 +85,8 @@ func TestAccuracyAwareBisection(t *testing.T) {
 	testutil.InitORT(t)
 	m := testmodels.Transformer(testmodels.TransformerConfig{})
 	res, err := Quantize(m, Options{Mode: Static, Plan: PlanOptions{PerChannel: true},
-		Calibration: open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 1}),
-		Eval:        open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}),
+		Calibration:     open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 1}),
+		Eval:            open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}),
 		MaxAccuracyDrop: -1, MinSQNR: 200, LatencyRuns: 2})
 	if err != nil {
 		t.Fatal(err)
