@@ -44,26 +44,24 @@ func TestQuantizeMNIST(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := res.Validation.Primary()
-	t.Logf("nodes %d quantized, applied %+v, acc %.4f → %.4f, agreement %.4f, p50 %.3f → %.3f ms", 0, res.Apply, o.RefAccuracy(), o.CandAccuracy(), o.Agreement(), res.RefP50MS, res.QuantP50MS)
-	for _, l := range res.Layers {
-		t.Logf("layer %s %s %.1f dB", l.Node, l.OpType, l.SQNR)
+	if drop := 100 * (o.RefAccuracy() - o.CandAccuracy()); drop > 0.3 || o.Agreement() < 0.99 {
+		t.Fatalf("accuracy %.4f → %.4f, agreement %.4f", o.RefAccuracy(), o.CandAccuracy(), o.Agreement())
 	}
 	for _, n := range res.Nodes {
 		if !n.Quantized {
-			t.Logf("float %s %s: %s", n.Name, n.OpType, n.Reason)
+			t.Errorf("node %s (%s) stayed float: %s", n.Name, n.OpType, n.Reason)
 		}
+	}
+	if len(res.Layers) == 0 || math.IsNaN(float64(res.Layers[0].SQNR)) {
+		t.Fatalf("layer table %v", res.Layers)
 	}
 	out := filepath.Join(t.TempDir(), "q.onnx")
 	sr, err := onnx.Save(res.Model, out, onnx.SaveOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("size %d → %d (%.2f)", mp.FileBytes, sr.Bytes, float64(sr.Bytes)/float64(mp.FileBytes))
-	for _, in := range res.Model.Graph.Initializer {
-		t.Logf("init %s %v %d raw=%d", in.Name, in.Dims, in.DataType, len(in.RawData))
-	}
-	for _, n := range res.Model.Graph.Node {
-		t.Logf("node %s %s %v -> %v", n.Name, n.OpType, n.Input, n.Output)
+	if ratio := float64(sr.Bytes) / float64(mp.FileBytes); ratio > 0.35 {
+		t.Fatalf("quantized file is %.2f× the float file", ratio)
 	}
 }
 
@@ -75,7 +73,9 @@ func TestQuantizeMLPDynamic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v sqnr %.1f", res.Apply, res.Validation.Outputs[0].SQNR())
+	if res.Apply.Weights != 3 || res.Validation.Outputs[0].SQNR() < 30 {
+		t.Fatalf("applied %+v, SQNR %.1f dB", res.Apply, res.Validation.Outputs[0].SQNR())
+	}
 }
 
 // An SQNR gate only the float model can meet makes the accuracy-aware
