@@ -347,11 +347,50 @@ func convHandler(c *planCtx, n *onnxpb.NodeProto) (bool, string) {
 	if len(in) < 2 || c.ix.Initializer(in[1]) == nil {
 		return false, "weights are not constant"
 	}
+	if w := c.ix.Initializer(in[1]).GetDims(); len(w) == 4 && w[1] < smallConvChannels && c.outputArea(n.GetOutput()[0]) >= smallConvArea {
+		return false, fmt.Sprintf("%d input channels on a large image: ONNX Runtime's int8 kernel is slower than float here", w[1])
+	}
 	r := first(c.activation(in[0]), c.weight(in[1], 0, 0), c.activation(n.GetOutput()[0]))
 	if r == "" && len(in) > 2 && in[2] != "" {
 		r = c.bias(in[2], in[0], in[1], 0)
 	}
 	return result(r)
+}
+
+// A convolution with fewer than smallConvChannels input channels (the
+// first layer on RGB images) and an output of at least smallConvArea
+// pixels stays float: measured on ONNX Runtime 1.30 (x86, AVX-512 VNNI), a
+// 224×224 3→32 convolution ran 2× slower in int8 than in float, while
+// deeper convolutions ran 4× faster (docs/benchmarks.md). Small images
+// (MNIST's 28×28) are quantized: there the difference is noise and the
+// int8 weights keep the file small.
+const (
+	smallConvChannels = 4
+	smallConvArea     = 64 * 64
+)
+
+// outputArea is the product of a value's spatial dims (after N and C)
+// when value_info knows them, else 0.
+func (c *planCtx) outputArea(name string) int64 {
+	for _, v := range c.g.GetValueInfo() {
+		if v.GetName() != name {
+			continue
+		}
+		dims := v.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) < 3 {
+			return 0
+		}
+		area := int64(1)
+		for _, d := range dims[2:] {
+			x, ok := d.Value.(*onnxpb.TensorShapeProto_Dimension_DimValue)
+			if !ok {
+				return 0
+			}
+			area *= x.DimValue
+		}
+		return area
+	}
+	return 0
 }
 
 func (c *planCtx) bias(name, input, weight string, axis int) string {

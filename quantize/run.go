@@ -194,6 +194,12 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if n := poolBeforeRelu(float, p); n > 0 {
+			res.PrepNotes = append(res.PrepNotes, fmt.Sprintf("moved %d MaxPool before the Relu of a convolution that stays float", n))
+			if p, err = BuildPlan(float, opts.Plan); err != nil {
+				return nil, err
+			}
+		}
 		if p.QuantizedNodes() == 0 || !hasWeights(p) {
 			return nil, fmt.Errorf("%w: no node with float weights can be quantized (%s)", ErrNothingToQuantize, firstReasons(p.Nodes))
 		}
