@@ -97,6 +97,18 @@ func rawBytes(t *onnxpb.TensorProto) ([]byte, error) {
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("tensor %q: data is in an external file (load the model with pkg/onnx first)", t.GetName())
 	}
+	if raw := t.GetRawData(); len(raw) > 0 {
+		// Already the wire form: check its length without copying (large
+		// models are validated on every load).
+		want, err := numElements(t.GetDims())
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		}
+		if want *= int64(elemSize(t.GetDataType())); int64(len(raw)) != want {
+			return nil, fmt.Errorf("tensor %q: raw_data has %d bytes, want %d", t.GetName(), len(raw), want)
+		}
+		return raw, nil
+	}
 	tt, err := tensor.FromProto(t)
 	if err != nil {
 		return nil, err
