@@ -16,17 +16,24 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/progress"
+	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/quantize/calib"
+	"github.com/infer-ml/infer/quantize/half"
+	"github.com/infer-ml/infer/quantize/int4"
 	"github.com/infer-ml/infer/quantize/prep"
 )
 
 // Mode is static (calibrated QDQ) or dynamic (run-time activation ranges).
 type Mode string
 
-// Modes.
+// Modes. FP16, BF16 and Int4 are the --precision conversions; they share
+// pre-processing, validation and the accuracy-aware search with int8.
 const (
 	Static  Mode = "static"
 	Dynamic Mode = "dynamic"
+	FP16    Mode = "fp16"
+	BF16    Mode = "bf16"
+	Int4    Mode = "int4"
 )
 
 // Options configure Quantize. Data sources are opened by the caller.
@@ -55,6 +62,10 @@ type Options struct {
 	// LatencyRuns is the number of timed runs per model for the latency
 	// comparison (0: 50).
 	LatencyRuns int
+	// Half configures FP16/BF16 (its Type is set from Mode); Int4 the
+	// weight-only 4-bit mode.
+	Half half.Options
+	Int4 int4.Options
 	Progress    progress.Reporter
 }
 
@@ -89,6 +100,7 @@ type Result struct {
 	QuantP50MS  float64            `json:"quantized_p50_ms"`
 	Provider    string             `json:"provider"`
 	Notes       []string           `json:"notes"`
+	halfNotes   []string
 }
 
 // ErrNothingToQuantize is returned when the model has no float weights in
@@ -116,10 +128,17 @@ func Prepare(m *onnxpb.ModelProto, mode Mode) (*onnxpb.ModelProto, []string, err
 	if op := IsQuantized(m); op != "" {
 		return nil, nil, fmt.Errorf("the model is already quantized (it has %s nodes)", op)
 	}
+	if t := halfType(m); t != "" {
+		return nil, nil, fmt.Errorf("the model is already %s (it holds %s weights or inputs); convert from the float32 original", t, t)
+	}
 	f := cloneSharingWeights(m)
 	o := prep.DefaultOptions()
-	if mode == Dynamic {
+	switch mode {
+	case Dynamic:
 		o.InferShapes = false
+	case Int4, FP16, BF16:
+		// MatMulNBits replaces MatMul only; a Gemm gains nothing in half.
+		o.FuseMatMulAdd = false
 	}
 	r, err := prep.Run(f, o)
 	if err != nil {
@@ -165,6 +184,15 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	var ranges map[string][2]float64
 	build := func(exclude []string) (*onnxpb.ModelProto, error) {
 		q := proto.Clone(float).(*onnxpb.ModelProto)
+		switch opts.Mode {
+		case FP16, BF16, Int4:
+			ds, st, notes, err := applyPrecision(float, q, opts, exclude)
+			if err != nil {
+				return nil, err
+			}
+			res.Nodes, res.Apply, res.halfNotes = ds, st, notes
+			return q, nil
+		}
 		if opts.Mode == Dynamic {
 			po := opts.Plan
 			po.ExcludeNodes = append(append([]string{}, po.ExcludeNodes...), exclude...)
@@ -220,7 +248,14 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if res.Apply.Weights == 0 {
-		return nil, fmt.Errorf("%w: no MatMul or Gemm with constant float weights (%s)", ErrNothingToQuantize, firstReasons(res.Nodes))
+		what := "no MatMul or Gemm with constant float weights"
+		switch opts.Mode {
+		case FP16, BF16:
+			what = "no float32 weights to convert"
+		case Int4:
+			what = "no MatMul or Gemm with a constant float weight large enough for 4-bit blocks"
+		}
+		return nil, fmt.Errorf("%w: %s (%s)", ErrNothingToQuantize, what, firstReasons(res.Nodes))
 	}
 	if err := graph.Validate(q); err != nil {
 		return nil, fmt.Errorf("internal error: the quantized model is invalid: %w", err)
@@ -254,18 +289,24 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Mode == Static {
+	switch opts.Mode {
+	case Static:
 		if res.Layers, err = LayerErrors(float, q, plan.quantizedTensors(float), opts.Eval, opts.Session, layerSamples); err != nil {
 			return nil, err
 		}
+	case FP16, BF16, Int4:
+		if res.Layers, err = LayerErrors(float, q, convertedOutputs(float, res.Nodes), opts.Eval, opts.Session, layerSamples); err != nil {
+			return nil, err
+		}
 	}
+	res.Notes = append(res.Notes, res.halfNotes...)
 	gated := opts.MaxAccuracyDrop >= 0 || !math.IsNaN(opts.MinSQNR)
 	if o := ev.Primary(); opts.MaxAccuracyDrop >= 0 && (o == nil || o.Labelled == 0) {
 		return nil, errors.New("--max-accuracy-drop needs labels in the evaluation data (a \"label\" or \"labels\" array); use --min-sqnr for unlabelled data")
 	}
 	metric, ok, summary := gate(ev, opts)
 	res.GateMet, res.GateSummary = ok, summary
-	if gated && !ok && opts.Mode == Static {
+	if gated && !ok && opts.Mode != Dynamic {
 		// Keep the most damaging nodes float, worst layer first: one at a
 		// time for the first few (the usual case), then by bisection over
 		// how many of the ranked nodes stay float.
@@ -366,7 +407,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if res.QuantP50MS, err = latency(q, opts); err != nil {
 		return nil, err
 	}
-	if res.QuantP50MS > res.RefP50MS {
+	if res.QuantP50MS > res.RefP50MS && (opts.Mode == Static || opts.Mode == Dynamic) {
 		res.Notes = append(res.Notes, fmt.Sprintf("the quantized model is SLOWER than the float one (p50 %.3f ms vs %.3f ms on %s): please report this", res.QuantP50MS, res.RefP50MS, res.Provider))
 	}
 	return res, nil
@@ -535,4 +576,116 @@ func firstLine(s string) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// convertedOutputs lists the float outputs of the converted nodes, for the
+// layer-wise error table of the fp16/bf16/int4 modes (names are kept).
+func convertedOutputs(float *onnxpb.ModelProto, ds []NodeDecision) []string {
+	done := map[string]bool{}
+	for _, d := range ds {
+		if d.Quantized {
+			done[d.Name] = true
+		}
+	}
+	types := valueTypes(float.GetGraph())
+	var out []string
+	for _, n := range float.GetGraph().GetNode() {
+		if !done[n.GetName()] || n.GetName() == "" {
+			continue
+		}
+		for _, o := range n.GetOutput() {
+			if types[o] == tensor.Float32 {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+// halfType reports "fp16" or "bf16" when the main graph stores weights or
+// declares inputs/outputs in a half type.
+func halfType(m *onnxpb.ModelProto) string {
+	name := func(d tensor.DType) string {
+		switch d {
+		case tensor.Float16:
+			return "fp16"
+		case tensor.BFloat16Type:
+			return "bf16"
+		}
+		return ""
+	}
+	g := m.GetGraph()
+	for _, t := range g.GetInitializer() {
+		if n := name(tensor.DType(t.GetDataType())); n != "" {
+			return n
+		}
+	}
+	for _, vs := range [][]*onnxpb.ValueInfoProto{g.GetInput(), g.GetOutput()} {
+		for _, v := range vs {
+			if n := name(tensor.DType(v.GetType().GetTensorType().GetElemType())); n != "" {
+				return n
+			}
+		}
+	}
+	return ""
+}
+
+// applyPrecision converts q (a copy of the pre-processed float model) to
+// fp16/bf16 or int4 weights, keeping exclude float, and returns the
+// per-node decisions.
+func applyPrecision(float, q *onnxpb.ModelProto, opts Options, exclude []string) ([]NodeDecision, *ApplyStats, []string, error) {
+	var ds []NodeDecision
+	switch opts.Mode {
+	case FP16, BF16:
+		ho := opts.Half
+		ho.Type = tensor.Float16
+		if opts.Mode == BF16 {
+			ho.Type = tensor.BFloat16Type
+		}
+		ho.BlockNodes = append(append([]string{}, ho.BlockNodes...), exclude...)
+		r, err := half.Convert(q, ho)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		blocked := map[string]bool{}
+		for _, b := range r.Blocked {
+			blocked[b] = true
+		}
+		for _, n := range float.GetGraph().GetNode() {
+			d := NodeDecision{Name: n.GetName(), OpType: n.GetOpType(), Quantized: !blocked[n.GetName()]}
+			if !d.Quantized {
+				d.Reason = "kept float32 (block list, --block-nodes or the accuracy search)"
+			}
+			ds = append(ds, d)
+		}
+		return ds, &ApplyStats{Weights: r.Converted}, r.Notes, nil
+	case Int4:
+		io := opts.Int4
+		io.ExcludeNodes = append(append([]string{}, io.ExcludeNodes...), exclude...)
+		r, err := int4.Quantize(q, io)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		skipped := map[string]string{}
+		for _, sk := range r.Skipped {
+			skipped[sk.Node] = sk.Reason
+		}
+		for _, n := range float.GetGraph().GetNode() {
+			if n.GetOpType() != "MatMul" && n.GetOpType() != "Gemm" {
+				continue
+			}
+			reason, skip := skipped[n.GetName()]
+			ds = append(ds, NodeDecision{Name: n.GetName(), OpType: n.GetOpType(), Quantized: !skip, Reason: reason})
+		}
+		return ds, &ApplyStats{Weights: r.Quantized, WeightBytesIn: r.WeightBytesBefore, WeightBytes: r.WeightBytesAfter}, nil, nil
+	}
+	return nil, nil, nil, fmt.Errorf("mode %q is not a precision conversion", opts.Mode)
+}
+
+// PrecisionDecisions runs an fp16/bf16/int4 conversion on a copy of the
+// pre-processed float model and returns what it would do to each node
+// (for --dry-run).
+func PrecisionDecisions(float *onnxpb.ModelProto, opts Options) ([]NodeDecision, error) {
+	ds, _, _, err := applyPrecision(float, proto.Clone(float).(*onnxpb.ModelProto), opts, nil)
+	return ds, err
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/quantize"
 	"github.com/infer-ml/infer/quantize/calib"
+	"github.com/infer-ml/infer/quantize/int4"
 )
 
 // Options of `infer quantize`.
@@ -54,6 +55,13 @@ type Options struct {
 	JSON, DryRun, Force  bool
 	DebugLayers          bool
 	NoProgress           bool
+	Precision            string
+	BlockSize            int
+	AccuracyLevel        int
+	Asymmetric           bool
+	KeepIOTypes          bool
+	BlockOps             []string
+	BlockNodes           []string
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -97,7 +105,14 @@ written and the exit code is 3.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Output, "output", "o", "", "output model (default MODEL.int8.onnx)")
+	fl.StringVarP(&opts.Output, "output", "o", "", "output model (default MODEL.int8.onnx, .fp16.onnx, .bf16.onnx or .int4.onnx)")
+	fl.StringVar(&opts.Precision, "precision", "int8", "int8 (static/dynamic), fp16, bf16 (half precision) or int4 (weight-only MatMulNBits)")
+	fl.IntVar(&opts.BlockSize, "block-size", 32, "int4: weights per quantization block along K (32, 64 or 128)")
+	fl.IntVar(&opts.AccuracyLevel, "accuracy-level", 0, "int4: MatMulNBits accuracy_level (0–4: the precision of its internal activations)")
+	fl.BoolVar(&opts.Asymmetric, "asymmetric", false, "int4: per-block zero points (default symmetric)")
+	fl.BoolVar(&opts.KeepIOTypes, "keep-io-types", true, "fp16/bf16: keep float32 model inputs and outputs (one Cast at each)")
+	fl.StringSliceVar(&opts.BlockOps, "block-ops", nil, "fp16/bf16: op types to keep float32, besides the default block list")
+	fl.StringSliceVar(&opts.BlockNodes, "block-nodes", nil, "fp16/bf16: node names to keep float32")
 	fl.StringVar(&opts.Data, "data", "", "calibration data (.npz, folder, ONNX test data, or random); also evaluation data unless --eval-data")
 	fl.StringVar(&opts.EvalData, "eval-data", "", "evaluation data, separate from the calibration data")
 	fl.StringVar(&opts.Mode, "mode", "", "static or dynamic (default: static with --data or --calibration-file, else dynamic)")
@@ -195,9 +210,12 @@ type Latency struct {
 	Speedup  float64 `json:"speedup"`
 }
 
-func defaultOutput(model string) string {
+func defaultOutput(model, precision string) string {
 	base := strings.TrimSuffix(model, filepath.Ext(model))
-	return base + ".int8.onnx"
+	if precision == "" {
+		precision = "int8"
+	}
+	return base + "." + precision + ".onnx"
 }
 
 // Run quantizes.
@@ -208,7 +226,7 @@ func Run(opts *Options) error {
 	}
 	out := opts.Output
 	if out == "" {
-		out = defaultOutput(opts.Model)
+		out = defaultOutput(opts.Model, opts.Precision)
 	}
 	if !opts.DryRun {
 		for _, p := range []string{out, opts.Report, opts.SaveCalibration} {
@@ -405,6 +423,18 @@ func plan(o *Options) (quantize.Options, quantize.Mode, error) {
 	if changed == nil {
 		changed = func(string) bool { return false }
 	}
+	switch o.Precision {
+	case "int8", "":
+		for _, f := range []string{"block-size", "accuracy-level", "asymmetric", "keep-io-types", "block-ops", "block-nodes"} {
+			if changed(f) {
+				return qo, "", cmdutil.Usagef("--%s applies to --precision %s", f, map[bool]string{true: "int4", false: "fp16 or bf16"}[f == "block-size" || f == "accuracy-level" || f == "asymmetric"])
+			}
+		}
+	case "fp16", "bf16", "int4":
+		return planPrecision(o, changed)
+	default:
+		return qo, "", cmdutil.Usagef("--precision %q: want int8, fp16, bf16 or int4", o.Precision)
+	}
 	mode := quantize.Mode(o.Mode)
 	switch mode {
 	case "":
@@ -533,11 +563,16 @@ func dryRun(opts *Options, m *onnx.Model, qo quantize.Options, mode quantize.Mod
 		return err
 	}
 	var decisions []quantize.NodeDecision
-	if mode == quantize.Dynamic {
+	switch mode {
+	case quantize.FP16, quantize.BF16, quantize.Int4:
+		if decisions, err = quantize.PrecisionDecisions(float, qo); err != nil {
+			return err
+		}
+	case quantize.Dynamic:
 		if decisions, _, err = quantize.ApplyDynamic(float, qo.Plan); err != nil {
 			return err
 		}
-	} else {
+	default:
 		p, err := quantize.BuildPlan(float, qo.Plan)
 		if err != nil {
 			return err
@@ -573,7 +608,11 @@ func printReport(out io.Writer, r *Report, layers bool) {
 	for _, n := range r.Preprocessing {
 		fmt.Fprintf(w, "pre-processing\t%s\n", n)
 	}
-	fmt.Fprintf(w, "nodes\t%d quantized, %d float\n", r.Quantized, len(r.Float))
+	verb := "quantized"
+	if r.Mode == "fp16" || r.Mode == "bf16" {
+		verb = "converted"
+	}
+	fmt.Fprintf(w, "nodes\t%d %s, %d float\n", r.Quantized, verb, len(r.Float))
 	if v := r.Validation; v != nil {
 		fmt.Fprintf(w, "validation\t%s, %d samples\n", v.Data, v.Samples)
 		if v.AccuracyDrop != nil {
@@ -609,4 +648,62 @@ func printReport(out io.Writer, r *Report, layers bool) {
 		}
 		lw.Flush()
 	}
+}
+
+// planPrecision checks the flags of --precision fp16|bf16|int4.
+func planPrecision(o *Options, changed func(string) bool) (quantize.Options, quantize.Mode, error) {
+	var qo quantize.Options
+	mode := quantize.Mode(o.Precision)
+	for _, f := range []string{"mode", "calibration", "percentile", "calibration-samples", "save-calibration", "calibration-file",
+		"per-channel", "weight-type", "activation-type", "symmetric-activations", "op-types", "exclude-op-types"} {
+		if changed(f) {
+			return qo, "", cmdutil.Usagef("--%s applies to --precision int8, not %s", f, o.Precision)
+		}
+	}
+	if mode == quantize.Int4 {
+		for _, f := range []string{"keep-io-types", "block-ops", "block-nodes"} {
+			if changed(f) {
+				return qo, "", cmdutil.Usagef("--%s applies to --precision fp16 or bf16", f)
+			}
+		}
+		switch o.BlockSize {
+		case 16, 32, 64, 128, 256:
+		default:
+			return qo, "", cmdutil.Usagef("--block-size %d: want 32, 64 or 128 (16 and 256 also work)", o.BlockSize)
+		}
+		if o.AccuracyLevel < 0 || o.AccuracyLevel > 4 {
+			return qo, "", cmdutil.Usagef("--accuracy-level %d: want 0–4", o.AccuracyLevel)
+		}
+	} else {
+		for _, f := range []string{"block-size", "accuracy-level", "asymmetric"} {
+			if changed(f) {
+				return qo, "", cmdutil.Usagef("--%s applies to --precision int4", f)
+			}
+		}
+	}
+	if changed("max-accuracy-drop") && changed("min-sqnr") {
+		return qo, "", cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
+	}
+	if changed("max-accuracy-drop") && (o.MaxAccuracyDrop < 0 || o.MaxAccuracyDrop > 100) {
+		return qo, "", cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
+	}
+	if _, err := dataset.ParseShapes(o.Shapes); err != nil {
+		return qo, "", &cmdutil.UsageError{Err: fmt.Errorf("--shape: %w", err)}
+	}
+	so, err := o.Runtime.Options()
+	if err != nil {
+		return qo, "", err
+	}
+	qo = quantize.Options{Mode: mode, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), Session: so}
+	if changed("max-accuracy-drop") {
+		qo.MaxAccuracyDrop = o.MaxAccuracyDrop
+	}
+	if changed("min-sqnr") {
+		qo.MinSQNR = o.MinSQNR
+	}
+	qo.Half.KeepIOTypes = o.KeepIOTypes
+	qo.Half.BlockOps = o.BlockOps
+	qo.Half.BlockNodes = o.BlockNodes
+	qo.Int4 = int4.Options{BlockSize: o.BlockSize, Symmetric: !o.Asymmetric, AccuracyLevel: o.AccuracyLevel, ExcludeNodes: o.ExcludeNodes}
+	return qo, mode, nil
 }

@@ -52,7 +52,7 @@ func TestFlagsReachOptions(t *testing.T) {
 	if err != nil || mode != quantize.Dynamic || qo.MaxAccuracyDrop >= 0 || !math.IsNaN(qo.MinSQNR) || !qo.Plan.PerChannel {
 		t.Fatalf("defaults: mode %v %+v %v", mode, qo, err)
 	}
-	if got := defaultOutput("dir/model.onnx"); got != "dir/model.int8.onnx" {
+	if got := defaultOutput("dir/model.onnx", "int8"); got != "dir/model.int8.onnx" {
 		t.Fatalf("default output %q", got)
 	}
 }

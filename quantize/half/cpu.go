@@ -1,0 +1,70 @@
+package half
+
+import (
+	"slices"
+
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// cpuBFloat16Ops are the default-domain operators ONNX Runtime 1.30's CPU
+// provider runs on bfloat16 tensors, found by running one-node models
+// (TestCPUCoverage): data movement, Cast, LayerNormalization, Sign, IsNaN
+// (from opset 20) and the control-flow operators, which have no element
+// type of their own.
+// Everything else either has no bfloat16 kernel ("Could not find an
+// implementation") or no bfloat16 signature in ONNX, and ONNX Runtime does
+// not fall back to float32 for bfloat16 as it does for float16.
+var cpuBFloat16Ops = setOf(
+	"Cast", "Concat", "Constant", "ConstantOfShape", "Flatten", "Gather", "GatherElements",
+	"GatherND", "Identity", "If", "IsNaN", "LayerNormalization", "Loop", "Reshape", "Scan",
+	"ScatterElements", "ScatterND", "Shape", "Sign", "Slice", "Split", "Squeeze", "Transpose",
+	"Unsqueeze",
+)
+
+// CPUBlockOps returns the operator types of m, subgraphs included, that
+// ONNX Runtime 1.30's CPU provider cannot run in t, sorted, for
+// Options.BlockOps when the converted model is to run on CPU.
+//
+// For float16 it returns none: ONNX Runtime runs float16 operators that
+// lack a CPU kernel in float32 between Casts it inserts itself, and the
+// operators ONNX gives no float16 signature are in DefaultBlockOps. For
+// bfloat16 it returns nearly every compute operator (see cpuBFloat16Ops),
+// so on CPU a bfloat16 model computes in float32 and keeps the weights of
+// blocked operators float32: bfloat16 is a target for GPUs.
+func CPUBlockOps(m *onnxpb.ModelProto, t tensor.DType) []string {
+	if t != tensor.BFloat16Type {
+		return nil
+	}
+	opset := int64(0)
+	for _, o := range m.GetOpsetImport() {
+		if defaultDomain(o.GetDomain()) {
+			opset = o.GetVersion()
+		}
+	}
+	seen := make(map[string]bool)
+	var walk func(g *onnxpb.GraphProto)
+	walk = func(g *onnxpb.GraphProto) {
+		for _, n := range g.GetNode() {
+			op := n.GetOpType()
+			if defaultDomain(n.GetDomain()) && (!cpuBFloat16Ops[op] || (op == "IsNaN" && opset < 20)) {
+				seen[op] = true
+			}
+			for _, a := range n.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG())
+				}
+				for _, sg := range a.GetGraphs() {
+					walk(sg)
+				}
+			}
+		}
+	}
+	walk(m.GetGraph())
+	ops := make([]string, 0, len(seen))
+	for op := range seen {
+		ops = append(ops, op)
+	}
+	slices.Sort(ops)
+	return ops
+}
