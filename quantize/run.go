@@ -64,9 +64,9 @@ type Options struct {
 	LatencyRuns int
 	// Half configures FP16/BF16 (its Type is set from Mode); Int4 the
 	// weight-only 4-bit mode.
-	Half half.Options
-	Int4 int4.Options
-	Progress    progress.Reporter
+	Half     half.Options
+	Int4     int4.Options
+	Progress progress.Reporter
 }
 
 // layerSamples bounds the evaluation samples the layer-wise error table
