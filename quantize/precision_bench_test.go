@@ -11,6 +11,8 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/quantize/half"
 	"github.com/infer-ml/infer/quantize/int4"
 )
 
@@ -33,7 +35,7 @@ func BenchmarkFP16(b *testing.B) {
 	}{{"cnn", testmodels.CNN(testmodels.CNNConfig{})}, {"transformer", testmodels.Transformer(testmodels.TransformerConfig{})}} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				res, err := Quantize(c.m, Options{Mode: FP16, Eval: randomBatch(b, c.m, 8), MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 5})
+				res, err := Quantize(c.m, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16), Eval: randomBatch(b, c.m, 8), MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 5})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -89,7 +91,7 @@ func BenchmarkMNISTFP16(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := Quantize(mp.Proto, Options{Mode: FP16, Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 5})
+		res, err := Quantize(mp.Proto, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16), Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 5})
 		ev.Close()
 		if err != nil {
 			b.Fatal(err)

@@ -301,6 +301,15 @@ func (s *Session) inputValues(inputs map[string]*tensor.Tensor) ([]ortgo.Value, 
 		if !ok {
 			return vals, fmt.Errorf("missing model input %q", in.Name)
 		}
+		if isHalf(in.DType) && t.DType() == tensor.Float32 {
+			// Data is float32; a half-precision model (fp16 without kept IO
+			// types) takes it rounded to nearest, as a caller would.
+			ht, err := tensor.Cast(t, in.DType)
+			if err != nil {
+				return vals, fmt.Errorf("input %q: %w", in.Name, err)
+			}
+			t = ht
+		}
 		if in.DType != tensor.Undefined && t.DType() != in.DType {
 			return vals, fmt.Errorf("input %q is %s, the model expects %s", in.Name, t.DType(), in.DType)
 		}

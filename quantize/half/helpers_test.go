@@ -224,13 +224,13 @@ func initializerTypes(m *onnxpb.ModelProto) map[tensor.DType]int {
 	return counts
 }
 
-func loadTestdata(t *testing.T, rel string) (*onnxpb.ModelProto, error) {
+func loadTestdata(t *testing.T, rel string) *onnxpb.ModelProto {
 	t.Helper()
 	m, err := onnx.Load(testutil.Testdata(t, rel), onnx.LoadOptions{})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	return m.Proto, nil
+	return m.Proto
 }
 
 func loadFixture(t *testing.T, rel string) *onnxpb.ModelProto {
@@ -242,12 +242,11 @@ func loadFixture(t *testing.T, rel string) *onnxpb.ModelProto {
 	return m.Proto
 }
 
-// sessionErr reports whether ORT accepts m.
-func sessionErr(m *onnxpb.ModelProto) (bool, error) {
+// sessionErr returns ORT's error for m, or nil when it loads.
+func sessionErr(m *onnxpb.ModelProto) error {
 	s, err := ort.NewSessionFromModel(m, ort.Options{})
 	if err != nil {
-		return false, err
+		return err
 	}
-	s.Close()
-	return true, nil
+	return s.Close()
 }

@@ -273,11 +273,10 @@ func (c *converter) outputType(s *scope, n *onnxpb.NodeProto, j int) int32 {
 			return tInt64
 		}
 	case "Dropout":
-		if j > 0 {
-			if c.opset >= 10 {
-				return tBool
-			}
+		if j > 0 && c.opset >= 10 {
+			return tBool
 		}
+		return in(0) // the mask had the data's type before opset 10
 	case "LayerNormalization":
 		if j > 0 {
 			return int32(attrInt(n, "stash_type", int64(tFloat)))

@@ -161,3 +161,62 @@ func TestQuantizeDryRun(t *testing.T) {
 		t.Fatal("--dry-run wrote a model")
 	}
 }
+
+func TestQuantizePrecisions(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "cnn.onnx")
+	b, _ := os.ReadFile(testutil.Testdata(t, "cnn.onnx"))
+	os.WriteFile(src, b, 0o644)
+	r := infer(t, "quantize", src, "--precision", "fp16", "--json")
+	if r.code != 0 {
+		t.Fatalf("fp16: exit %d: %s", r.code, r.stderr)
+	}
+	half := filepath.Join(dir, "cnn.fp16.onnx")
+	st, err := os.Stat(half)
+	if err != nil {
+		t.Fatal("default output MODEL.fp16.onnx not written")
+	}
+	if ratio := float64(st.Size()) / float64(len(b)); ratio < 0.45 || ratio > 0.55 {
+		t.Fatalf("fp16 file is %.3f× the float file", ratio)
+	}
+	if !strings.Contains(r.stdout, `"mode": "fp16"`) || !strings.Contains(r.stdout, `"sqnr_db"`) {
+		t.Fatalf("report: %s", r.stdout)
+	}
+	// Converting again is refused, in every precision.
+	for _, p := range []string{"fp16", "int8", "int4"} {
+		oneLineError(t, infer(t, "quantize", half, "--precision", p, "-o", filepath.Join(dir, "again-"+p+".onnx")), 1, "already fp16")
+	}
+	// int4 on the transformer block writes MatMulNBits.
+	tr := filepath.Join(dir, "tr.onnx")
+	bt, _ := os.ReadFile(testutil.Testdata(t, "transformer.onnx"))
+	os.WriteFile(tr, bt, 0o644)
+	r = infer(t, "quantize", tr, "--precision", "int4", "--block-size", "64")
+	if r.code != 0 {
+		t.Fatalf("int4: exit %d: %s", r.code, r.stderr)
+	}
+	m, err := onnx.Load(filepath.Join(dir, "tr.int4.onnx"), onnx.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nbits := 0
+	for _, n := range m.Proto.Graph.Node {
+		if n.OpType == "MatMulNBits" {
+			nbits++
+		}
+	}
+	if nbits == 0 {
+		t.Fatal("no MatMulNBits in the int4 model")
+	}
+	for _, args := range [][]string{
+		{"quantize", src, "--precision", "int4", "--block-size", "48"},
+		{"quantize", src, "--precision", "fp16", "--block-size", "64"},
+		{"quantize", src, "--precision", "int4", "--keep-io-types=false"},
+		{"quantize", src, "--precision", "fp16", "--calibration", "entropy"},
+		{"quantize", src, "--precision", "int3"},
+		{"quantize", src, "--block-ops", "Resize"},
+	} {
+		if r := infer(t, args...); r.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%q)", args, r.code, r.stderr)
+		}
+	}
+}
