@@ -252,6 +252,9 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		switch opts.Mode {
 		case FP16, BF16:
 			what = "no float32 weights to convert"
+			if opts.Mode == BF16 && onCPU(opts.Session) {
+				what = "ONNX Runtime's CPU provider has no bf16 kernels for this model's arithmetic, so every weight stays float32 (use --ep cuda for bf16, or fp16)"
+			}
 		case Int4:
 			what = "no MatMul or Gemm with a constant float weight large enough for 4-bit blocks"
 		}
@@ -643,6 +646,11 @@ func applyPrecision(float, q *onnxpb.ModelProto, opts Options, exclude []string)
 			ho.Type = tensor.BFloat16Type
 		}
 		ho.BlockNodes = append(append([]string{}, ho.BlockNodes...), exclude...)
+		if ho.Type == tensor.BFloat16Type && onCPU(opts.Session) {
+			// ONNX Runtime's CPU provider has bf16 kernels for data
+			// movement only; the rest stays float32 or the model won't load.
+			ho.BlockOps = append(append([]string{}, ho.BlockOps...), half.CPUBlockOps(q, tensor.BFloat16Type)...)
+		}
 		r, err := half.Convert(q, ho)
 		if err != nil {
 			return nil, nil, nil, err
@@ -688,4 +696,8 @@ func applyPrecision(float, q *onnxpb.ModelProto, opts Options, exclude []string)
 func PrecisionDecisions(float *onnxpb.ModelProto, opts Options) ([]NodeDecision, error) {
 	ds, _, _, err := applyPrecision(float, proto.Clone(float).(*onnxpb.ModelProto), opts, nil)
 	return ds, err
+}
+
+func onCPU(so ort.Options) bool {
+	return len(so.Providers) == 0 || so.Providers[0].Name == ort.CPU
 }

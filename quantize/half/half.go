@@ -57,9 +57,11 @@ type Result struct {
 	// type's largest finite value and were set to it (they would have
 	// become ±Inf).
 	Clamped int
-	// Blocked names the nodes kept float32 (by op type, name, domain or
-	// because they hold subgraphs that must stay float32) that read or
-	// write float32 values; unnamed nodes are shown by op type.
+	// Blocked names the nodes kept float32 that read or write float32
+	// values: by op type, name or domain, for want of a half signature at
+	// the model's opset, or for their link to float32 sequences (Notes
+	// say which). Nodes inside a blocked node's subgraphs are not listed.
+	// Unnamed nodes are shown by op type.
 	Blocked []string
 	// CastsAdded counts the Cast nodes Convert inserted; CastsRemoved the
 	// Cast nodes its clean-up removed (redundant round trips and casts to
@@ -104,7 +106,7 @@ func isQuantOp(op string) bool {
 // Errors name the node or tensor and the reason.
 func Convert(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if opts.Type != tensor.Float16 && opts.Type != tensor.BFloat16Type {
-		return nil, fmt.Errorf("half: target type %s is not float16 or bfloat16", opts.Type)
+		return nil, fmt.Errorf("half conversion: target type %s is not float16 or bfloat16", opts.Type)
 	}
 	c := &converter{
 		m:          m,

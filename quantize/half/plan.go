@@ -11,6 +11,8 @@ import (
 	"github.com/infer-ml/infer/pkg/tensor"
 )
 
+// converter is one Convert run: plan decides the type of every value
+// without changing the model, apply rewrites it.
 type converter struct {
 	m          *onnxpb.ModelProto
 	opts       Options
