@@ -11,7 +11,9 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/quantize/calib"
+	"github.com/infer-ml/infer/quantize/half"
 )
 
 func open(t *testing.T, spec string, m *onnxpb.ModelProto, o dataset.Options) dataset.Source {
@@ -100,5 +102,29 @@ func TestAccuracyAwareBisection(t *testing.T) {
 	}
 	if q := res.Validation.Outputs[0].SQNR(); q < 200 {
 		t.Fatalf("kept model SQNR %.1f dB", q)
+	}
+}
+
+// Automatic mixed precision: an fp16 gate only float32 can meet keeps the
+// ranked nodes float32 until it holds.
+func TestFP16MixedPrecisionSearch(t *testing.T) {
+	testutil.InitORT(t)
+	m := testmodels.Transformer(testmodels.TransformerConfig{})
+	res, err := Quantize(m, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16),
+		Eval: open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}), MaxAccuracyDrop: -1, MinSQNR: 200, LatencyRuns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.GateMet || len(res.KeptFloat) == 0 {
+		t.Fatalf("gate met %v, kept float %v, summary %q", res.GateMet, res.KeptFloat, res.GateSummary)
+	}
+	kept := 0
+	for _, n := range res.Nodes {
+		if !n.Quantized {
+			kept++
+		}
+	}
+	if kept == 0 {
+		t.Fatal("no node reported as kept float32")
 	}
 }
