@@ -349,7 +349,10 @@ func (s *Session) inputValues(inputs map[string]*tensor.Tensor) ([]ortgo.Value, 
 
 // Run feeds inputs (by model input name) and returns every output by name.
 // It returns an error naming the input when one is missing, unexpected, or
-// of the wrong element type or rank.
+// of the wrong element type or rank. Input data is passed to ONNX Runtime
+// without a copy: the rare operator that writes into its inputs (training-
+// mode BatchNormalization's running statistics) changes the caller's
+// tensors.
 func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	vals, err := s.inputValues(inputs)
 	defer destroyAll(vals)
