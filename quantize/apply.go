@@ -3,6 +3,8 @@ package quantize
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
@@ -254,19 +256,35 @@ func quantizeWeightTensor(g *onnxpb.GraphProto, namer *graph.Namer, name string,
 	for c := range lo {
 		lo[c], hi[c] = float32(math.Inf(1)), float32(math.Inf(-1))
 	}
-	outer := len(vals) / (channels * inner)
-	// Values are visited in memory order: outer × channel × inner.
-	i := 0
-	for range outer {
-		for c := range channels {
-			l, h := lo[c], hi[c]
-			for _, v := range vals[i : i+inner] {
-				l, h = min(l, v), max(h, v)
+	// Rows are the runs of inner values that share a channel: row r is
+	// channel r % channels. Both passes split the rows over the CPUs and
+	// visit values in memory order.
+	rows := len(vals) / inner
+	parallelRows(rows, func(r0, r1 int) {
+		l, h := make([]float32, channels), make([]float32, channels)
+		copy(l, lo)
+		copy(h, hi)
+		for r := r0; r < r1; r++ {
+			c := r % channels
+			lc, hc := l[c], h[c]
+			for _, v := range vals[r*inner : (r+1)*inner] {
+				// Plain comparisons: the min/max builtins order NaN, which
+				// costs several times more per value.
+				if v < lc {
+					lc = v
+				}
+				if v > hc {
+					hc = v
+				}
 			}
-			lo[c], hi[c] = l, h
-			i += inner
+			l[c], h[c] = lc, hc
 		}
-	}
+		rangeMu.Lock()
+		for c := range channels {
+			lo[c], hi[c] = min(lo[c], l[c]), max(hi[c], h[c])
+		}
+		rangeMu.Unlock()
+	})
 	ps := make([]Params, channels)
 	for c := range ps {
 		if ps[c], err = ComputeParams(float64(lo[c]), float64(hi[c]), t, sym); err != nil {
@@ -275,22 +293,26 @@ func quantizeWeightTensor(g *onnxpb.GraphProto, namer *graph.Namer, name string,
 	}
 	qlo, qhi := float64(qmin), float64(qmax)
 	fill := func(set func(i int, q int32)) {
-		i := 0
-		for range outer {
-			for c := range channels {
+		parallelRows(rows, func(r0, r1 int) {
+			for r := r0; r < r1; r++ {
+				c := r % channels
 				inv, zp := 1/float64(ps[c].Scale), float64(ps[c].ZeroPoint)
-				for _, v := range vals[i : i+inner] {
-					x := math.RoundToEven(float64(v)*inv) + zp
+				for i := r * inner; i < (r+1)*inner; i++ {
+					// Adding and removing 1.5·2^52 rounds to nearest even
+					// (exact for |x| < 2^51) much faster than
+					// math.RoundToEven.
+					x := (float64(vals[i])*inv + roundMagic) - roundMagic + zp
 					if x < qlo {
 						x = qlo
 					} else if x > qhi {
 						x = qhi
+					} else if x != x { // NaN weight: store the zero point
+						x = zp
 					}
 					set(i, int32(x))
-					i++
 				}
 			}
-		}
+		})
 	}
 	var qt *tensor.Tensor
 	if t == tensor.Int8 {
@@ -473,3 +495,26 @@ func dropValueInfo(g *onnxpb.GraphProto, name string) {
 	}
 	g.ValueInfo = out
 }
+
+var rangeMu sync.Mutex
+
+// parallelRows runs fn over [0, rows) split into one contiguous chunk per
+// CPU (one chunk for small work).
+func parallelRows(rows int, fn func(r0, r1 int)) {
+	n := runtime.GOMAXPROCS(0)
+	if rows < 2*n || rows < 1024 {
+		n = 1
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < n; k++ {
+		r0, r1 := k*rows/n, (k+1)*rows/n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(r0, r1)
+		}()
+	}
+	wg.Wait()
+}
+
+const roundMagic = 6755399441055744.0 // 1.5 · 2^52
