@@ -20,7 +20,7 @@ import (
 	"github.com/infer-ml/infer/quantize/calib"
 	"github.com/infer-ml/infer/quantize/half"
 	"github.com/infer-ml/infer/quantize/int4"
-	"github.com/infer-ml/infer/quantize/prep"
+	"github.com/infer-ml/infer/pkg/prep"
 )
 
 // Mode is static (calibrated QDQ) or dynamic (run-time activation ranges).

@@ -10,7 +10,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
-	"github.com/infer-ml/infer/quantize/prep"
+	"github.com/infer-ml/infer/pkg/prep"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -10,7 +10,7 @@ import (
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
-	"github.com/infer-ml/infer/quantize/prep"
+	"github.com/infer-ml/infer/pkg/prep"
 )
 
 // matmulAdd appends MatMul(x, a new [k, n] weight) → Add(·, bias) and

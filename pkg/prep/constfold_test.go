@@ -11,7 +11,7 @@ import (
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
-	"github.com/infer-ml/infer/quantize/prep"
+	"github.com/infer-ml/infer/pkg/prep"
 )
 
 // weight adds a seeded float32 initializer.

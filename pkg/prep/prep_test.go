@@ -14,7 +14,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
-	"github.com/infer-ml/infer/quantize/prep"
+	"github.com/infer-ml/infer/pkg/prep"
 )
 
 func TestRunCNN(t *testing.T) {

@@ -1,5 +1,5 @@
-// Package prep brings a float ONNX model into the form int8 quantization
-// works on, as a fixed sequence of graph passes each followed by a
+// Package prep brings a float ONNX model into the normal form that
+// quantization and pruning work on, as a fixed sequence of graph passes each followed by a
 // consistency check (graph.Validate), in the manner of tract's and the Go
 // compiler's pass lists.
 //
