@@ -3,10 +3,8 @@ package quantize
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"sort"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -131,7 +129,7 @@ func Prepare(m *onnxpb.ModelProto, mode Mode) (*onnxpb.ModelProto, []string, err
 	if t := halfType(m); t != "" {
 		return nil, nil, fmt.Errorf("the model is already %s (it holds %s weights or inputs); convert from the float32 original", t, t)
 	}
-	f := cloneSharingWeights(m)
+	f := graph.CloneSharingInitializers(m)
 	o := prep.DefaultOptions()
 	switch mode {
 	case Dynamic:
@@ -145,21 +143,6 @@ func Prepare(m *onnxpb.ModelProto, mode Mode) (*onnxpb.ModelProto, []string, err
 		return nil, nil, err
 	}
 	return f, r.Notes, nil
-}
-
-// cloneSharingWeights deep-copies m except the main graph's initializer
-// tensors, which the copy shares.
-func cloneSharingWeights(m *onnxpb.ModelProto) *onnxpb.ModelProto {
-	g := m.GetGraph()
-	if g == nil {
-		return proto.Clone(m).(*onnxpb.ModelProto)
-	}
-	inits := g.Initializer
-	g.Initializer = nil
-	c := proto.Clone(m).(*onnxpb.ModelProto)
-	g.Initializer = inits
-	c.Graph.Initializer = append([]*onnxpb.TensorProto{}, inits...)
-	return c
 }
 
 // Quantize quantizes a copy of m and validates it. When a gate is set and
@@ -515,48 +498,9 @@ func calibrate(float *onnxpb.ModelProto, tensors []string, opts Options) (*calib
 	return stats, nil
 }
 
-// latency is a quick p50 on one set of inputs, for the report (infer
-// bench measures properly).
+// latency is a quick p50 on one set of inputs, for the report.
 func latency(m *onnxpb.ModelProto, opts Options) (float64, error) {
-	s, err := ort.NewSessionFromModel(m, opts.Session)
-	if err != nil {
-		return 0, err
-	}
-	defer s.Close()
-	if err := opts.Eval.Reset(); err != nil {
-		return 0, err
-	}
-	b, err := opts.Eval.Next()
-	if errors.Is(err, io.EOF) {
-		return 0, errors.New("no evaluation sample for the latency comparison")
-	}
-	if err != nil {
-		return 0, err
-	}
-	p, err := s.Prepare(b.Inputs)
-	if err != nil {
-		return 0, err
-	}
-	defer p.Close()
-	runs := opts.LatencyRuns
-	if runs <= 0 {
-		runs = 50
-	}
-	for i := 0; i < 5; i++ {
-		if err := p.Run(); err != nil {
-			return 0, err
-		}
-	}
-	lat := make([]float64, runs)
-	for i := range lat {
-		t0 := time.Now()
-		if err := p.Run(); err != nil {
-			return 0, err
-		}
-		lat[i] = float64(time.Since(t0)) / 1e6
-	}
-	sort.Float64s(lat)
-	return lat[(len(lat)-1)/2], nil
+	return eval.Latency(m, opts.Session, opts.Eval, opts.LatencyRuns)
 }
 
 // subgraphNodes counts nodes inside subgraph attributes, at any depth.

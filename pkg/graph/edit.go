@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 )
 
@@ -301,4 +303,21 @@ func (nm *Namer) Name(prefix string) string {
 // its subgraphs. Use a Namer to make several names.
 func UniqueName(g *onnxpb.GraphProto, prefix string) string {
 	return NewNamer(g).Name(prefix)
+}
+
+// CloneSharingInitializers deep-copies m except the main graph's
+// initializer tensors, which the copy shares: passes that replace
+// initializers (never modifying one in place) then leave m intact without
+// holding a large model twice.
+func CloneSharingInitializers(m *onnxpb.ModelProto) *onnxpb.ModelProto {
+	g := m.GetGraph()
+	if g == nil {
+		return proto.Clone(m).(*onnxpb.ModelProto)
+	}
+	inits := g.Initializer
+	g.Initializer = nil
+	c := proto.Clone(m).(*onnxpb.ModelProto)
+	g.Initializer = inits
+	c.Graph.Initializer = append([]*onnxpb.TensorProto{}, inits...)
+	return c
 }
