@@ -69,29 +69,7 @@ func childQuantize(in, out string) int {
 
 // p50 times Run on prepared buffers, one intra-op thread.
 func p50(b testing.TB, m *onnxpb.ModelProto, inputs map[string]*tensor.Tensor, runs int) float64 {
-	s, err := ort.NewSessionFromModel(m, ort.Options{IntraOpThreads: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	p, err := s.Prepare(inputs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	for i := 0; i < 5; i++ {
-		p.Run()
-	}
-	lat := make([]float64, runs)
-	for i := range lat {
-		t0 := time.Now()
-		if err := p.Run(); err != nil {
-			b.Fatal(err)
-		}
-		lat[i] = float64(time.Since(t0)) / 1e6
-	}
-	sort.Float64s(lat)
-	return lat[len(lat)/2]
+	return testutil.P50(b, m, inputs, runs)
 }
 
 func randomBatch(b testing.TB, m *onnxpb.ModelProto, n int) dataset.Source {

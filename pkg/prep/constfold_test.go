@@ -10,8 +10,8 @@ import (
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
-	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/pkg/prep"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // weight adds a seeded float32 initializer.

@@ -9,8 +9,8 @@ import (
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
-	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/pkg/prep"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // conv appends a 3×3 Conv with padding 1 (bias optional) and returns its

@@ -8,8 +8,8 @@ import (
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
-	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/pkg/prep"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // shapeString prints a value_info shape as [?,16,32,32] (? for a

@@ -17,6 +17,7 @@ import (
 	"github.com/infer-ml/infer/cmd/infer/internal/comparecmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/evalcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/inspectcmd"
+	"github.com/infer-ml/infer/cmd/infer/internal/prunecmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/quantizecmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/versioncmd"
 	"github.com/infer-ml/infer/internal/buildinfo"
@@ -55,6 +56,7 @@ Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		comparecmd.NewCmd(f, nil),
 		benchcmd.NewCmd(f, nil),
 		quantizecmd.NewCmd(f, nil),
+		prunecmd.NewCmd(f, nil),
 	)
 	return cmd
 }

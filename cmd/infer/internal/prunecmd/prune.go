@@ -1,0 +1,599 @@
+// Package prunecmd implements `infer prune`.
+package prunecmd
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
+	"github.com/infer-ml/infer/internal/buildinfo"
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/prune"
+)
+
+// Options of `infer prune`.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Factory *cmdutil.Factory
+	Changed func(string) bool
+
+	Model, Output   string
+	Sparsity        float64
+	Pattern         string
+	Scope           string
+	OpTypes         []string
+	ExcludeNodes    []string
+	MinParams       int64
+	KeepFirstLast   bool
+	Norm            string
+	Data            cmdutil.DataFlags
+	MaxAccuracyDrop float64
+	Analyze, Auto   bool
+	AnalyzeSamples  int
+	Levels          []float64
+	Plot            string
+	Runtime         cmdutil.RuntimeFlags
+	Report          string
+	JSON, DryRun    bool
+	Force           bool
+	NoProgress      bool
+}
+
+// NewCmd builds the command; runF replaces the run function in tests.
+func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "prune MODEL [flags]",
+		Short: "Magnitude pruning: unstructured, N:M or channel pruning, validated against the original",
+		Long: `Prune a float ONNX model by weight magnitude and prove it still answers like
+the original.
+
+Patterns:
+  unstructured  zero the smallest |w| of each Conv/Gemm/MatMul weight (or
+                of all of them with --scope global) to exactly --sparsity.
+                The file keeps its size and ONNX Runtime on CPU runs no
+                faster; the gzip size shrinks. Good for storage, or as a
+                start for sparse kernels elsewhere.
+  N:M           such as 2:4: keep N of every M consecutive input channels,
+                the pattern NVIDIA sparse tensor cores (TensorRT) run
+                faster; no speed-up on CPU.
+  channel       remove whole output channels/neurons with the smallest L1
+                (or L2) norm and rewrite the graph: the model gets smaller
+                and faster everywhere. --sparsity is the share of channels.
+
+Every pruned model is loaded in ONNX Runtime and compared with the original
+on --data (random inputs when none: agreement and SQNR only). With
+--max-accuracy-drop the top-1 drop (or, without labels, the disagreement
+with the original) is a gate: exit 3, with the model and report written.
+
+--analyze prunes each layer on its own at several sparsities and reports
+the accuracy of each (table, JSON, --plot). --auto then picks per-layer
+sparsities that reach --sparsity overall with the least measured loss.`,
+		Example: `  infer prune model.onnx --sparsity 0.5
+  infer prune model.onnx --pattern 2:4 --keep-first-last
+  infer prune model.onnx --pattern channel --sparsity 0.5 --data val.npz --max-accuracy-drop 1
+  infer prune model.onnx --analyze --data val.npz --plot sensitivity.svg
+  infer prune model.onnx --auto --sparsity 0.7 --data val.npz`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Model = args[0]
+			opts.Changed = c.Flags().Changed
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Output, "output", "o", "", "output model (default MODEL.pruned.onnx)")
+	fl.Float64Var(&opts.Sparsity, "sparsity", 0.5, "share of weights (unstructured) or channels (channel) to remove, in (0,1)")
+	fl.StringVar(&opts.Pattern, "pattern", "unstructured", "unstructured, N:M (such as 2:4) or channel")
+	fl.StringVar(&opts.Scope, "scope", "layer", "layer: each layer to --sparsity; global: rank all layers together")
+	fl.StringSliceVar(&opts.OpTypes, "op-types", nil, "op types whose weights are pruned (default "+strings.Join(prune.DefaultOpTypes, ",")+")")
+	fl.StringSliceVar(&opts.ExcludeNodes, "exclude-nodes", nil, "node names to leave alone")
+	fl.Int64Var(&opts.MinParams, "min-params", 0, "leave alone weights (channel groups) with fewer elements")
+	fl.BoolVar(&opts.KeepFirstLast, "keep-first-last", false, "leave the first and last prunable layers alone")
+	fl.StringVar(&opts.Norm, "norm", "l1", "channel ranking: l1 or l2")
+	opts.Data.Bind(fl, false)
+	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "gate: largest top-1 drop in points (disagreement without labels); exit 3 when exceeded")
+	fl.BoolVar(&opts.Analyze, "analyze", false, "sensitivity analysis: each layer pruned alone at --levels; no model is written unless --auto")
+	fl.BoolVar(&opts.Auto, "auto", false, "choose per-layer sparsities from the sensitivity analysis to meet --sparsity overall")
+	fl.IntVar(&opts.AnalyzeSamples, "analyze-samples", 0, "samples per measurement of the sensitivity analysis (0: all of --data; the first ones)")
+	fl.Float64SliceVar(&opts.Levels, "levels", prune.DefaultLevels, "sparsities the sensitivity analysis measures")
+	fl.StringVar(&opts.Plot, "plot", "", "write the sensitivity plot to this .png or .svg file")
+	opts.Runtime.Bind(fl)
+	fl.StringVar(&opts.Report, "report", "", "write the JSON report to this file")
+	fl.BoolVar(&opts.JSON, "json", false, "print the JSON report on stdout instead of tables")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "list what would be pruned and why not, write nothing")
+	fl.BoolVar(&opts.Force, "force", false, "replace an existing output, report or plot")
+	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no progress bar")
+	return cmd
+}
+
+// Report is the JSON report.
+type Report struct {
+	Infer      string         `json:"infer"`
+	ORTVersion string         `json:"onnxruntime_version"`
+	Date       string         `json:"date"`
+	Input      FileInfo       `json:"input"`
+	Output     *FileInfo      `json:"output,omitempty"`
+	Options    map[string]any `json:"options"`
+	*prune.Result
+	Validation *Validation `json:"validation,omitempty"`
+	Plot       string      `json:"plot,omitempty"`
+}
+
+// FileInfo describes a model file.
+type FileInfo struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256,omitempty"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Validation summarises the comparison with the original.
+type Validation struct {
+	Data         string   `json:"data"`
+	Samples      int      `json:"samples"`
+	RefAccuracy  *float64 `json:"original_accuracy,omitempty"`
+	Accuracy     *float64 `json:"pruned_accuracy,omitempty"`
+	AccuracyDrop *float64 `json:"accuracy_drop_points,omitempty"`
+	Agreement    *float64 `json:"top1_agreement,omitempty"`
+	SQNR         *float64 `json:"sqnr_db,omitempty"`
+	Cosine       float64  `json:"cosine"`
+	MaxAbsError  float64  `json:"max_abs_error"`
+}
+
+func defaultOutput(model string) string {
+	return strings.TrimSuffix(model, filepath.Ext(model)) + ".pruned.onnx"
+}
+
+// plan checks the flags; contradictions are usage errors.
+func plan(o *Options) (prune.Options, error) {
+	var po prune.Options
+	changed := o.Changed
+	if changed == nil {
+		changed = func(string) bool { return false }
+	}
+	p, err := prune.ParsePattern(o.Pattern)
+	if err != nil {
+		return po, &cmdutil.UsageError{Err: fmt.Errorf("--pattern: %w", err)}
+	}
+	if p.Kind == "nm" {
+		if changed("sparsity") && math.Abs(o.Sparsity-p.Sparsity()) > 1e-9 {
+			return po, cmdutil.Usagef("--sparsity %g contradicts --pattern %s, which removes %g of the weights", o.Sparsity, p, p.Sparsity())
+		}
+		if o.Scope == "global" {
+			return po, cmdutil.Usagef("--scope global does not apply to N:M patterns: every group of %d keeps %d", p.M, p.N)
+		}
+		if o.Auto {
+			return po, cmdutil.Usagef("--auto does not apply to N:M patterns, which fix the sparsity of every layer")
+		}
+	} else if err := prune.CheckSparsity(o.Sparsity); err != nil {
+		return po, &cmdutil.UsageError{Err: fmt.Errorf("--sparsity: %w", err)}
+	}
+	switch o.Scope {
+	case "layer", "global":
+	default:
+		return po, cmdutil.Usagef("--scope %q: want layer or global", o.Scope)
+	}
+	if o.Scope == "global" && o.Auto {
+		return po, cmdutil.Usagef("--auto chooses each layer's sparsity itself; drop --scope global")
+	}
+	norm := prune.Norm(strings.ToLower(o.Norm))
+	if norm != prune.L1 && norm != prune.L2 {
+		return po, cmdutil.Usagef("--norm %q: want l1 or l2", o.Norm)
+	}
+	if changed("norm") && p.Kind != "channel" {
+		return po, cmdutil.Usagef("--norm applies to --pattern channel (the other patterns rank single weights by |w|)")
+	}
+	if changed("max-accuracy-drop") && (o.MaxAccuracyDrop < 0 || o.MaxAccuracyDrop > 100) {
+		return po, cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
+	}
+	if o.MinParams < 0 {
+		return po, cmdutil.Usagef("--min-params must not be negative")
+	}
+	if o.AnalyzeSamples < 0 {
+		return po, cmdutil.Usagef("--analyze-samples must not be negative")
+	}
+	for _, l := range o.Levels {
+		if err := prune.CheckSparsity(l); err != nil {
+			return po, &cmdutil.UsageError{Err: fmt.Errorf("--levels: %w", err)}
+		}
+	}
+	if (changed("levels") || changed("analyze-samples")) && !o.Analyze && !o.Auto {
+		return po, cmdutil.Usagef("--levels and --analyze-samples apply to --analyze or --auto")
+	}
+	if o.Plot != "" && !o.Analyze && !o.Auto {
+		return po, cmdutil.Usagef("--plot draws the sensitivity analysis: add --analyze or --auto")
+	}
+	if o.Plot != "" {
+		if ext := strings.ToLower(filepath.Ext(o.Plot)); ext != ".png" && ext != ".svg" {
+			return po, cmdutil.Usagef("--plot %s: want a .png or .svg file", o.Plot)
+		}
+	}
+	if o.DryRun && (o.Analyze || o.Auto) {
+		return po, cmdutil.Usagef("--dry-run lists the plan without running anything; it excludes --analyze and --auto")
+	}
+	if o.Analyze && !o.Auto && (changed("output") || changed("max-accuracy-drop")) {
+		return po, cmdutil.Usagef("--analyze alone writes no model; add --auto to prune with the analysis")
+	}
+	so, err := o.Runtime.Options()
+	if err != nil {
+		return po, err
+	}
+	po = prune.Options{
+		Pattern: p, Sparsity: o.Sparsity, Global: o.Scope == "global", Norm: norm,
+		Selection:       prune.Selection{OpTypes: o.OpTypes, ExcludeNodes: o.ExcludeNodes, MinParams: o.MinParams, KeepFirstLast: o.KeepFirstLast},
+		Analyze:         o.Analyze || o.Auto,
+		Auto:            o.Auto,
+		AnalysisOnly:    o.Analyze && !o.Auto,
+		Levels:          o.Levels,
+		MaxAccuracyDrop: -1,
+		Session:         so,
+	}
+	if changed("max-accuracy-drop") {
+		po.MaxAccuracyDrop = o.MaxAccuracyDrop
+	}
+	return po, nil
+}
+
+// Run prunes.
+func Run(opts *Options) error {
+	po, err := plan(opts)
+	if err != nil {
+		return err
+	}
+	out := opts.Output
+	if out == "" {
+		out = defaultOutput(opts.Model)
+	}
+	writesModel := !opts.DryRun && !po.AnalysisOnly
+	if !opts.DryRun {
+		paths := []string{opts.Report, opts.Plot}
+		if writesModel {
+			paths = append(paths, out)
+		}
+		for _, p := range paths {
+			if p != "" {
+				if err := cmdutil.CheckOutput(p, opts.Force, []string{opts.Model}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	info, err := opts.Factory.InitORT()
+	if err != nil {
+		return err
+	}
+	m, err := cmdutil.LoadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	if opts.DryRun {
+		return dryRun(opts, m, po)
+	}
+	var notes []string
+	df := opts.Data
+	if df.Data == "" {
+		df.Data = "random"
+		df.Samples = 64
+		notes = append(notes, "validated on random inputs (agreement and SQNR only); pass --data with labels for accuracy")
+	}
+	src, err := df.Open(m)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if src.Len() == 0 {
+		return fmt.Errorf("--data %s has no samples", df.Data)
+	}
+	po.Eval = src
+	if po.Analyze {
+		af := df
+		if opts.AnalyzeSamples > 0 && (df.Limit == 0 || opts.AnalyzeSamples < df.Limit) {
+			af.Limit = opts.AnalyzeSamples
+		}
+		asrc, err := af.Open(m)
+		if err != nil {
+			return err
+		}
+		defer asrc.Close()
+		po.AnalysisData = asrc
+	}
+	po.Progress = opts.Factory.Progress(opts.NoProgress)
+	res, err := prune.Prune(m.Proto, po)
+	if err != nil {
+		return err
+	}
+	res.Notes = append(notes, res.Notes...)
+	rep := &Report{
+		Infer: buildinfo.String(), ORTVersion: info.Version, Date: time.Now().UTC().Format(time.RFC3339),
+		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes},
+		Options: optionsEcho(opts, po), Result: res,
+	}
+	if res.Validation != nil {
+		rep.Validation = validation(df.Data, res)
+	}
+	if opts.Plot != "" && res.Sensitivity != nil {
+		if err := prune.PlotSensitivity(opts.Plot, res.Sensitivity); err != nil {
+			return err
+		}
+		rep.Plot = opts.Plot
+	}
+	if writesModel {
+		sr, err := onnx.Save(res.Model, out, onnx.SaveOptions{Force: opts.Force, Inputs: []string{opts.Model}})
+		if err != nil {
+			return err
+		}
+		written, err := onnx.Load(out, onnx.LoadOptions{})
+		if err != nil {
+			return fmt.Errorf("reading back %s: %w", out, err)
+		}
+		rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: sr.Bytes + sr.ExternalSize}
+	}
+	if opts.Report != "" {
+		var b strings.Builder
+		if err := cmdutil.WriteJSON(&b, rep); err != nil {
+			return err
+		}
+		if err := onnx.WriteFileAtomic(opts.Report, []byte(b.String())); err != nil {
+			return err
+		}
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(opts.IO.ErrOut, "infer: prune: %s\n", n)
+	}
+	if opts.JSON {
+		if err := cmdutil.WriteJSON(opts.IO.Out, rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(opts.IO.Out, rep)
+	}
+	if writesModel && !res.GateMet {
+		return cmdutil.Gatef("%s; the pruned model was written to %s", res.GateSummary, out)
+	}
+	return nil
+}
+
+func validation(spec string, res *prune.Result) *Validation {
+	o := res.Validation.Primary()
+	v := &Validation{Data: spec, Samples: res.Validation.Samples}
+	if o == nil {
+		return v
+	}
+	v.Cosine, v.MaxAbsError = o.Cosine(), o.MaxAbsError
+	if q := o.SQNR(); !math.IsInf(q, 0) && !math.IsNaN(q) {
+		v.SQNR = &q
+	}
+	if o.Classified {
+		a := 100 * o.Agreement()
+		v.Agreement = &a
+	}
+	if o.Labelled > 0 {
+		r, c := 100*o.RefAccuracy(), 100*o.CandAccuracy()
+		d := r - c
+		v.RefAccuracy, v.Accuracy, v.AccuracyDrop = &r, &c, &d
+	}
+	return v
+}
+
+func optionsEcho(o *Options, po prune.Options) map[string]any {
+	e := map[string]any{
+		"pattern": po.Pattern.String(), "sparsity": po.Sparsity, "scope": o.Scope,
+		"ep": o.Runtime.EP, "go": runtime.Version(), "keep_first_last": o.KeepFirstLast,
+	}
+	if po.Pattern.Kind == "channel" {
+		e["norm"] = string(po.Norm)
+	}
+	if o.MinParams > 0 {
+		e["min_params"] = o.MinParams
+	}
+	for k, v := range map[string][]string{"op_types": o.OpTypes, "exclude_nodes": o.ExcludeNodes} {
+		if len(v) > 0 {
+			e[k] = v
+		}
+	}
+	if po.Analyze {
+		e["levels"] = po.Levels
+		e["analyze_samples"] = o.AnalyzeSamples
+		e["auto"] = po.Auto
+	}
+	if po.MaxAccuracyDrop >= 0 {
+		e["max_accuracy_drop"] = po.MaxAccuracyDrop
+	}
+	if o.Data.Data != "" {
+		e["data"] = o.Data.Data
+	}
+	return e
+}
+
+func dryRun(opts *Options, m *onnx.Model, po prune.Options) error {
+	plan, err := prune.Plan(m.Proto, po)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, plan)
+	}
+	w := tabwriter.NewWriter(opts.IO.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "pattern\t%s\n", plan.Pattern)
+	for _, n := range plan.Preprocessing {
+		fmt.Fprintf(w, "pre-processing\t%s\n", n)
+	}
+	if len(plan.Groups) > 0 {
+		fmt.Fprintln(w, "\nchannel group\tsources\tchannels\tparams\tplan")
+		for _, g := range plan.Groups {
+			what := "prune"
+			if g.Reason != "" {
+				what = "keep: " + g.Reason
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", g.Name, strings.Join(g.Sources, ","), g.Channels, g.Params, what)
+		}
+	} else {
+		fmt.Fprintln(w, "\nweight\tnode\top\tparams\tplan")
+		for _, l := range plan.Weights {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\tprune\n", l.Weight, l.Node, l.OpType, l.Params)
+		}
+		for _, s := range plan.Skipped {
+			fmt.Fprintf(w, "\t%s\t%s\t\tkeep: %s\n", s.Node, s.OpType, s.Reason)
+		}
+	}
+	return w.Flush()
+}
+
+func printReport(out io.Writer, r *Report) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "input\t%s (%s)\n", r.Input.Path, onnx.HumanBytes(r.Input.Bytes))
+	if r.Output != nil {
+		fmt.Fprintf(w, "output\t%s (%s)\n", r.Output.Path, onnx.HumanBytes(r.Output.Bytes))
+	}
+	fmt.Fprintf(w, "pattern\t%s\n", r.Pattern)
+	if v := r.Validation; v != nil {
+		fmt.Fprintf(w, "validation\t%s, %d samples\n", v.Data, v.Samples)
+	}
+	for _, n := range r.PrepNotes {
+		fmt.Fprintf(w, "pre-processing\t%s\n", n)
+	}
+	w.Flush()
+	if s := r.Sensitivity; s != nil {
+		printSensitivity(out, s)
+	}
+	if r.Result.Model == nil {
+		return
+	}
+	if len(r.Layers) > 0 {
+		fmt.Fprintln(out)
+		lw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		hdr := "weight\tnode\top\tparams\tsparsity\t"
+		if r.NMSatisfied != nil {
+			hdr += "N:M groups ok\t"
+		}
+		fmt.Fprintln(lw, hdr)
+		for _, l := range r.Layers {
+			fmt.Fprintf(lw, "%s\t%s\t%s\t%d\t%.1f%%\t", l.Weight, l.Node, l.OpType, l.Params, 100*l.Sparsity)
+			if r.NMSatisfied != nil {
+				fmt.Fprintf(lw, "%d/%d\t", l.Groups-l.GroupsViolating, l.Groups)
+			}
+			fmt.Fprintln(lw)
+		}
+		lw.Flush()
+	}
+	if len(r.Groups) > 0 {
+		fmt.Fprintln(out)
+		gw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(gw, "channel group\tsources\tchannels\tkept\tnote")
+		for _, g := range r.Groups {
+			fmt.Fprintf(gw, "%s\t%s\t%d\t%d\t%s\n", g.Name, strings.Join(g.Sources, ","), g.Channels, g.Kept, g.Reason)
+		}
+		gw.Flush()
+	}
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	ratio := func(a, b int64) string {
+		if b == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+	}
+	fmt.Fprintln(w, "\toriginal\tpruned\tratio")
+	b, a := r.Before, r.After
+	fmt.Fprintf(w, "parameters\t%d\t%d\t%s\n", b.Params, a.Params, ratio(a.Params, b.Params))
+	fmt.Fprintf(w, "non-zero parameters\t%d\t%d\t%s\n", b.Nonzero, a.Nonzero, ratio(a.Nonzero, b.Nonzero))
+	fmt.Fprintf(w, "size\t%s\t%s\t%s\n", onnx.HumanBytes(b.Bytes), onnx.HumanBytes(a.Bytes), ratio(a.Bytes, b.Bytes))
+	fmt.Fprintf(w, "size, gzip\t%s\t%s\t%s\n", onnx.HumanBytes(b.GzipBytes), onnx.HumanBytes(a.GzipBytes), ratio(a.GzipBytes, b.GzipBytes))
+	if b.FLOPs > 0 && a.FLOPs > 0 {
+		fmt.Fprintf(w, "FLOPs per sample\t%d\t%d\t%s\n", b.FLOPs, a.FLOPs, ratio(a.FLOPs, b.FLOPs))
+	}
+	speed := ""
+	if r.P50MS > 0 {
+		speed = fmt.Sprintf("%.2f× faster", r.RefP50MS/r.P50MS)
+	}
+	fmt.Fprintf(w, "latency p50 (%s)\t%.3f ms\t%.3f ms\t%s\n", r.Provider, r.RefP50MS, r.P50MS, speed)
+	if v := r.Validation; v != nil {
+		if v.AccuracyDrop != nil {
+			fmt.Fprintf(w, "top-1 accuracy\t%.2f%%\t%.2f%%\tdrop %.2f points\n", *v.RefAccuracy, *v.Accuracy, *v.AccuracyDrop)
+		}
+		if v.Agreement != nil {
+			fmt.Fprintf(w, "top-1 agreement\t\t%.2f%%\t\n", *v.Agreement)
+		}
+		if v.SQNR != nil {
+			fmt.Fprintf(w, "output SQNR\t\t%.1f dB\t\n", *v.SQNR)
+		}
+	}
+	fmt.Fprintf(w, "sparsity\t\t%.1f%%\t\n", 100*r.Sparsity)
+	if r.GateSummary != "" {
+		state := "met"
+		if !r.GateMet {
+			state = "NOT MET"
+		}
+		fmt.Fprintf(w, "gate\t%s: %s\t\t\n", state, r.GateSummary)
+	}
+	w.Flush()
+}
+
+func printSensitivity(out io.Writer, s *prune.Sensitivity) {
+	fmt.Fprintf(out, "\nsensitivity (%s, %d samples; each layer pruned alone)\n", s.Metric, s.Samples)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	var levels []float64
+	seen := map[float64]bool{}
+	for _, l := range s.Layers {
+		for _, p := range l.Points {
+			if !seen[p.Sparsity] {
+				seen[p.Sparsity] = true
+				levels = append(levels, p.Sparsity)
+			}
+		}
+	}
+	sort.Float64s(levels)
+	hdr := "layer\top\tparams\t"
+	for _, lv := range levels {
+		hdr += fmt.Sprintf("%.0f%%\t", 100*lv)
+	}
+	fmt.Fprintln(w, hdr)
+	for _, l := range s.Layers {
+		row := fmt.Sprintf("%s\t%s\t%d\t", l.Name, l.OpType, l.Params)
+		for _, lv := range levels {
+			cell := ""
+			for _, p := range l.Points {
+				if p.Sparsity == lv {
+					cell = cellOf(s.Metric, p)
+				}
+			}
+			row += cell + "\t"
+		}
+		fmt.Fprintln(w, row)
+	}
+	w.Flush()
+	switch s.Metric {
+	case "accuracy drop":
+		if s.RefAccuracy != nil {
+			fmt.Fprintf(out, "(cells: top-1 accuracy %%; the original has %.2f%%)\n", *s.RefAccuracy)
+		}
+	case "disagreement":
+		fmt.Fprintln(out, "(cells: top-1 agreement with the original, %)")
+	default:
+		fmt.Fprintln(out, "(cells: output SQNR, dB)")
+	}
+}
+
+func cellOf(metric string, p prune.Point) string {
+	switch {
+	case metric == "accuracy drop" && p.Accuracy != nil:
+		return fmt.Sprintf("%.2f", *p.Accuracy)
+	case metric == "disagreement" && p.Agreement != nil:
+		return fmt.Sprintf("%.2f", *p.Agreement)
+	case p.SQNR != nil:
+		return fmt.Sprintf("%.1f", *p.SQNR)
+	}
+	return "-"
+}

@@ -1,0 +1,463 @@
+package prune
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/eval"
+	"github.com/infer-ml/infer/pkg/graph"
+	"github.com/infer-ml/infer/pkg/inspect"
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/prep"
+	"github.com/infer-ml/infer/pkg/progress"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// Options configure Prune. Data sources are opened by the caller.
+type Options struct {
+	Pattern Pattern
+	// Sparsity is the share of weights (unstructured) or output channels
+	// (channel) to remove, in (0,1). N:M patterns imply theirs.
+	Sparsity float64
+	// Global ranks all selected weights (or channels) together instead of
+	// each layer on its own.
+	Global    bool
+	Norm      Norm
+	Selection Selection
+	// PerLayer overrides Sparsity by weight name (unstructured) or channel
+	// group name (channel); Auto fills it from the sensitivity analysis.
+	PerLayer map[string]float64
+	// Analyze measures each layer's sensitivity at Levels on AnalysisData;
+	// Auto also uses it to choose per-layer sparsities that meet Sparsity
+	// overall with the least measured loss.
+	Analyze, Auto bool
+	Levels        []float64
+	AnalysisData  dataset.Source
+	// Eval is the validation data.
+	Eval dataset.Source
+	// MaxAccuracyDrop is the gate in top-1 points (<0: off). Without labels
+	// it applies to the disagreement with the original's top-1.
+	MaxAccuracyDrop float64
+	Session         ort.Options
+	LatencyRuns     int
+	// SkipValidation stops after the analysis (--analyze alone).
+	AnalysisOnly bool
+	Progress     progress.Reporter
+}
+
+// DefaultLevels are the sparsities the sensitivity analysis measures.
+var DefaultLevels = []float64{0.25, 0.5, 0.75, 0.9}
+
+// Size describes a model for the before/after comparison.
+type Size struct {
+	// Params counts float weight elements; Nonzero those not exactly zero.
+	Params  int64 `json:"params"`
+	Nonzero int64 `json:"nonzero_params"`
+	// Bytes is the serialized size; GzipBytes the same compressed with
+	// gzip (what unstructured sparsity saves in storage and transfer).
+	Bytes     int64 `json:"bytes"`
+	GzipBytes int64 `json:"gzip_bytes"`
+	// FLOPs per sample, estimated from shapes observed in an ORT run
+	// (0 when unknown).
+	FLOPs int64 `json:"flops"`
+}
+
+// Result is what Prune produced and measured.
+type Result struct {
+	Model       *onnxpb.ModelProto `json:"-"`
+	Pattern     string             `json:"pattern"`
+	PrepNotes   []string           `json:"preprocessing"`
+	Layers      []LayerSparsity    `json:"layers,omitempty"`
+	Groups      []ChannelGroup     `json:"channel_groups,omitempty"`
+	Skipped     []Skipped          `json:"skipped,omitempty"`
+	Sensitivity *Sensitivity       `json:"sensitivity,omitempty"`
+	// Chosen are the per-layer sparsities --auto picked.
+	Chosen map[string]float64 `json:"auto_sparsities,omitempty"`
+	// Sparsity is the share of zeros over the pruned weights (unstructured,
+	// N:M) or of removed channels over the pruned groups (channel).
+	Sparsity    float64      `json:"sparsity"`
+	NMSatisfied *bool        `json:"nm_satisfied,omitempty"`
+	Before      Size         `json:"before"`
+	After       Size         `json:"after"`
+	Validation  *eval.Result `json:"-"`
+	GateMet     bool         `json:"gate_met"`
+	GateSummary string       `json:"gate_summary,omitempty"`
+	RefP50MS    float64      `json:"original_p50_ms"`
+	P50MS       float64      `json:"pruned_p50_ms"`
+	Provider    string       `json:"provider"`
+	Notes       []string     `json:"notes"`
+}
+
+// CheckSparsity validates a requested sparsity.
+func CheckSparsity(s float64) error {
+	if !(s > 0 && s < 1) {
+		return fmt.Errorf("sparsity %v is outside (0, 1): it is the share of weights to remove, such as 0.5", s)
+	}
+	return nil
+}
+
+// Prepare pre-processes a copy of m for pruning: Constant weights become
+// initializers and weights an exporter stores reshaped or transposed are
+// folded, so every weight is an initializer in the layout its node reads;
+// convolution bias Adds move into the convolution; channel pruning also
+// records every intermediate shape. The opset is left as it is.
+func Prepare(m *onnxpb.ModelProto, p Pattern) (*onnxpb.ModelProto, []string, error) {
+	f := graph.CloneSharingInitializers(m)
+	o := prep.Options{MinOpset: 1, FoldConstants: true, FoldConvAdd: true, InferShapes: p.Kind == "channel"}
+	r, err := prep.Run(f, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, r.Notes, nil
+}
+
+// Prune prunes a copy of m and validates it against m. When the gate
+// cannot be met it returns the pruned model with GateMet false (not an
+// error).
+func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
+	if opts.Progress == nil {
+		opts.Progress = progress.Nop
+	}
+	if len(opts.Levels) == 0 {
+		opts.Levels = DefaultLevels
+	}
+	if opts.Pattern.Kind == "nm" {
+		opts.Sparsity = opts.Pattern.Sparsity()
+	} else if err := CheckSparsity(opts.Sparsity); err != nil && !opts.AnalysisOnly {
+		return nil, err
+	}
+	float, notes, err := Prepare(m, opts.Pattern)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Pattern: opts.Pattern.String(), PrepNotes: notes, Provider: "cpu", Notes: []string{}}
+	if len(opts.Session.Providers) > 0 {
+		res.Provider = opts.Session.Providers[0].Name
+	}
+	units, err := findUnits(float, res, opts)
+	if err != nil {
+		return nil, err
+	}
+	ref := m
+	refS, err := ort.NewSessionFromModel(m, opts.Session)
+	if err != nil {
+		var ferr error
+		if refS, ferr = ort.NewSessionFromModel(float, opts.Session); ferr != nil {
+			return nil, fmt.Errorf("original model: %w", err)
+		}
+		ref = float
+		res.Notes = append(res.Notes, "the input model does not run in ONNX Runtime as it is; the pruned model was validated against its pre-processed form")
+	}
+	defer refS.Close()
+
+	if opts.Analyze || opts.Auto {
+		if opts.AnalysisData == nil {
+			return nil, errors.New("the sensitivity analysis needs data")
+		}
+		if res.Sensitivity, err = analyze(float, refS, units, opts); err != nil {
+			return nil, err
+		}
+		if opts.AnalysisOnly {
+			return res, nil
+		}
+		if opts.Auto {
+			var note string
+			res.Chosen, note = chooseSparsities(res.Sensitivity, opts.Sparsity)
+			if note != "" {
+				res.Notes = append(res.Notes, note)
+			}
+			opts.PerLayer = res.Chosen
+		}
+	}
+
+	q := graph.CloneSharingInitializers(float)
+	if err := apply(q, res, opts, opts.PerLayer); err != nil {
+		return nil, err
+	}
+	if err := graph.Validate(q); err != nil {
+		return nil, fmt.Errorf("internal error: the pruned model is invalid: %w", err)
+	}
+	res.Model = q
+	cs, err := ort.NewSessionFromModel(q, opts.Session)
+	if err != nil {
+		return nil, fmt.Errorf("ONNX Runtime cannot load the pruned model: %w", err)
+	}
+	defer cs.Close()
+	if err := opts.Eval.Reset(); err != nil {
+		return nil, err
+	}
+	if res.Validation, err = eval.Compare(refS, cs, opts.Eval, eval.Options{}); err != nil {
+		return nil, err
+	}
+	res.GateMet = true
+	if opts.MaxAccuracyDrop >= 0 {
+		var drop float64
+		drop, res.GateSummary, err = gateMetric(res.Validation)
+		if err != nil {
+			return nil, err
+		}
+		res.GateMet = drop <= opts.MaxAccuracyDrop
+		res.GateSummary = fmt.Sprintf("%s %.2f points (limit %.2f)", res.GateSummary, drop, opts.MaxAccuracyDrop)
+	}
+	if res.RefP50MS, err = eval.Latency(ref, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+		return nil, err
+	}
+	if res.P50MS, err = eval.Latency(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+		return nil, err
+	}
+	if res.Before, err = measure(m); err != nil {
+		return nil, err
+	}
+	if res.After, err = measure(q); err != nil {
+		return nil, err
+	}
+	if opts.Pattern.Kind != "channel" {
+		res.Notes = append(res.Notes, "zeroed weights keep the file and the run time the same in ONNX Runtime on CPU; the gzip size shows the storage saved; --pattern channel removes channels and runs faster")
+	}
+	return res, nil
+}
+
+// gateMetric is the top-1 accuracy drop in points with labels, else the
+// disagreement with the original's top-1 in points.
+func gateMetric(ev *eval.Result) (float64, string, error) {
+	o := ev.Primary()
+	switch {
+	case o == nil || !o.Classified:
+		return 0, "", errors.New("--max-accuracy-drop needs a classification output (top-1 over a class axis)")
+	case o.Labelled > 0:
+		return 100 * (o.RefAccuracy() - o.CandAccuracy()), "top-1 accuracy drop", nil
+	default:
+		return 100 * (1 - o.Agreement()), "top-1 disagreement with the original (no labels)", nil
+	}
+}
+
+// unit is what the sensitivity analysis prunes on its own: a weight
+// (unstructured, N:M) or a channel group.
+type unit struct {
+	Name, Node, OpType string
+	Params             int64
+}
+
+func findUnits(float *onnxpb.ModelProto, res *Result, opts Options) ([]unit, error) {
+	var units []unit
+	if opts.Pattern.Kind == "channel" {
+		gs, err := ChannelGroups(float, channelOptions(opts, nil))
+		if err != nil {
+			return nil, err
+		}
+		var reasons []string
+		for _, g := range gs {
+			if g.Reason != "" {
+				if len(reasons) < 3 {
+					reasons = append(reasons, g.Name+": "+g.Reason)
+				}
+				continue
+			}
+			units = append(units, unit{Name: g.Name, Node: g.Name, OpType: "channels", Params: g.Params})
+		}
+		if len(units) == 0 {
+			return nil, fmt.Errorf("%w: no channel group can be pruned (%v)", ErrNothingPrunable, reasons)
+		}
+		return units, nil
+	}
+	ws, skipped, err := FindWeights(float, opts.Selection)
+	if err != nil {
+		return nil, err
+	}
+	res.Skipped = skipped
+	if len(ws) == 0 {
+		return nil, nothingPrunable(skipped)
+	}
+	if opts.Pattern.Kind == "nm" {
+		if err := CheckNM(ws, opts.Pattern); err != nil {
+			return nil, err
+		}
+	}
+	for _, w := range ws {
+		units = append(units, unit{Name: w.Name, Node: w.Node, OpType: w.OpType, Params: w.Params()})
+	}
+	return units, nil
+}
+
+func nothingPrunable(skipped []Skipped) error {
+	why := "the model has no Conv, Gemm or MatMul with a float32 constant weight (see --op-types)"
+	if len(skipped) > 0 {
+		why = skipped[0].Node + " (" + skipped[0].OpType + "): " + skipped[0].Reason
+	}
+	return fmt.Errorf("%w: %s", ErrNothingPrunable, why)
+}
+
+func channelOptions(opts Options, per map[string]float64) ChannelOptions {
+	return ChannelOptions{
+		Sparsity: opts.Sparsity, PerGroup: per, Norm: opts.Norm, Global: opts.Global,
+		OpTypes: opts.Selection.OpTypes, ExcludeNodes: opts.Selection.ExcludeNodes,
+		MinParams: opts.Selection.MinParams, KeepFirstLast: opts.Selection.KeepFirstLast,
+	}
+}
+
+// apply prunes q in place. per, when not nil, gives each unit's sparsity
+// (units absent from it are left alone).
+func apply(q *onnxpb.ModelProto, res *Result, opts Options, per map[string]float64) error {
+	if opts.Pattern.Kind == "channel" {
+		co := channelOptions(opts, per)
+		if per != nil {
+			co.Sparsity, co.Global = 0, false
+		}
+		cr, err := PruneChannels(q, co)
+		if err != nil {
+			return err
+		}
+		res.Groups = cr.Groups
+		var ch, removed int
+		for _, g := range cr.Groups {
+			if g.Kept < g.Channels {
+				ch += g.Channels
+				removed += g.Channels - g.Kept
+			}
+		}
+		if ch > 0 {
+			res.Sparsity = float64(removed) / float64(ch)
+		}
+		return nil
+	}
+	ws, _, err := FindWeights(q, opts.Selection)
+	if err != nil {
+		return err
+	}
+	def := opts.Sparsity
+	if per != nil {
+		def = 0
+	}
+	switch {
+	case opts.Pattern.Kind == "nm":
+		res.Layers, err = pruneNM(ws, opts.Pattern)
+		if err == nil {
+			ok := true
+			for _, l := range res.Layers {
+				ok = ok && l.GroupsViolating == 0
+			}
+			res.NMSatisfied = &ok
+		}
+	case opts.Global && per == nil:
+		res.Layers, err = pruneGlobal(ws, opts.Sparsity)
+	default:
+		res.Layers, err = pruneLayers(ws, def, per)
+	}
+	if err != nil {
+		return err
+	}
+	var n, z int64
+	for _, l := range res.Layers {
+		n += l.Params
+		z += l.ZerosAfter
+	}
+	if n > 0 {
+		res.Sparsity = float64(z) / float64(n)
+	}
+	return nil
+}
+
+// measure counts parameters, sizes and FLOPs.
+func measure(m *onnxpb.ModelProto) (Size, error) {
+	var s Size
+	err := onnx.Tensors(m, func(t *onnxpb.TensorProto, _ string) error {
+		if !tensor.DType(t.GetDataType()).IsFloat() {
+			return nil
+		}
+		x, err := tensor.FromProto(t)
+		if err != nil {
+			return err
+		}
+		v, err := tensor.AsFloat64(x)
+		if err != nil {
+			return err
+		}
+		s.Params += int64(len(v))
+		for _, f := range v {
+			if f != 0 {
+				s.Nonzero++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return s, err
+	}
+	s.Bytes = int64(len(b))
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	if _, err := zw.Write(b); err != nil {
+		return s, err
+	}
+	if err := zw.Close(); err != nil {
+		return s, err
+	}
+	s.GzipBytes = int64(buf.Len())
+	if shapes, err := inspect.Shapes(m, nil); err == nil {
+		s.FLOPs = inspect.Inspect(&onnx.Model{Proto: m}, shapes).FLOPs.Total
+	}
+	return s, nil
+}
+
+// PlanResult is what --dry-run shows: the weights or channel groups that
+// would be pruned, and those left alone with the reason.
+type PlanResult struct {
+	Pattern       string          `json:"pattern"`
+	Preprocessing []string        `json:"preprocessing"`
+	Weights       []LayerSparsity `json:"weights,omitempty"`
+	Skipped       []Skipped       `json:"skipped,omitempty"`
+	Groups        []ChannelGroup  `json:"channel_groups,omitempty"`
+}
+
+// Plan pre-processes a copy of m and lists what Prune would prune, without
+// pruning or running anything but the shape inference channel pruning
+// needs.
+func Plan(m *onnxpb.ModelProto, opts Options) (*PlanResult, error) {
+	float, notes, err := Prepare(m, opts.Pattern)
+	if err != nil {
+		return nil, err
+	}
+	p := &PlanResult{Pattern: opts.Pattern.String(), Preprocessing: notes}
+	if opts.Pattern.Kind == "channel" {
+		if p.Groups, err = ChannelGroups(float, channelOptions(opts, nil)); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	ws, skipped, err := FindWeights(float, opts.Selection)
+	if err != nil {
+		return nil, err
+	}
+	if len(ws) == 0 {
+		return nil, nothingPrunable(skipped)
+	}
+	if opts.Pattern.Kind == "nm" {
+		if err := CheckNM(ws, opts.Pattern); err != nil {
+			return nil, err
+		}
+	}
+	p.Skipped = skipped
+	for _, w := range ws {
+		v, err := w.values()
+		if err != nil {
+			return nil, err
+		}
+		t := opts.Sparsity
+		if opts.Pattern.Kind == "nm" {
+			t = opts.Pattern.Sparsity()
+		}
+		p.Weights = append(p.Weights, layer(w, v, t))
+	}
+	return p, nil
+}

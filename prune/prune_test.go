@@ -1,0 +1,171 @@
+package prune
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/infer-ml/infer/internal/testmodels"
+	"github.com/infer-ml/infer/internal/testutil"
+	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
+)
+
+func open(t *testing.T, spec string, m *onnxpb.ModelProto, o dataset.Options) dataset.Source {
+	t.Helper()
+	s, err := dataset.Open(spec, dataset.SpecsFromGraph(m.Graph), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func randomData(t *testing.T, m *onnxpb.ModelProto) dataset.Source {
+	return open(t, "random", m, dataset.Options{RandomSamples: 16, BatchSize: 4, Seed: 7})
+}
+
+func opts(m *onnxpb.ModelProto, t *testing.T, p Pattern, s float64) Options {
+	return Options{Pattern: p, Sparsity: s, Eval: randomData(t, m), MaxAccuracyDrop: -1, LatencyRuns: 3}
+}
+
+func TestPruneUnstructured(t *testing.T) {
+	testutil.InitORT(t)
+	m := testmodels.MLP(testmodels.MLPConfig{})
+	for _, global := range []bool{false, true} {
+		o := opts(m, t, Unstructured, 0.6)
+		o.Global = global
+		res, err := Prune(m, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Layers) != 3 {
+			t.Fatalf("%d layers pruned", len(res.Layers))
+		}
+		var n, z int64
+		for _, l := range res.Layers {
+			n += l.Params
+			z += l.ZerosAfter
+			if !global && l.ZerosAfter != int64(math.Round(0.6*float64(l.Params))) {
+				t.Errorf("%s: %d zeros of %d", l.Weight, l.ZerosAfter, l.Params)
+			}
+		}
+		if global && z != int64(math.Round(0.6*float64(n))) {
+			t.Errorf("global: %d zeros of %d", z, n)
+		}
+		if res.Before.Params != res.After.Params || res.After.Nonzero >= res.Before.Nonzero || res.After.GzipBytes >= res.Before.GzipBytes {
+			t.Errorf("sizes %+v → %+v", res.Before, res.After)
+		}
+		if res.Validation == nil || res.Validation.Samples != 16 || res.P50MS <= 0 {
+			t.Fatalf("validation %+v, p50 %v", res.Validation, res.P50MS)
+		}
+	}
+	// The input model is untouched.
+	ref := testmodels.MLP(testmodels.MLPConfig{})
+	a, _ := testmodels.Marshal(ref)
+	b, _ := testmodels.Marshal(m)
+	if string(a) != string(b) {
+		t.Fatal("Prune modified its input")
+	}
+}
+
+func TestPruneConstantAndSubgraphWeights(t *testing.T) {
+	testutil.InitORT(t)
+	for _, f := range []string{"mlp_constants.onnx", "if_constant_branches.onnx"} {
+		mp, err := onnx.Load(testutil.Testdata(t, f), onnx.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Prune(mp.Proto, opts(mp.Proto, t, Unstructured, 0.5))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(res.Layers) == 0 {
+			t.Fatalf("%s: nothing pruned", f)
+		}
+		for _, l := range res.Layers {
+			if l.Sparsity < 0.49 {
+				t.Errorf("%s: %s sparsity %v", f, l.Weight, l.Sparsity)
+			}
+			if f == "if_constant_branches.onnx" && l.Graph == "" {
+				t.Errorf("%s: %s is not in a subgraph", f, l.Weight)
+			}
+		}
+	}
+}
+
+func TestPruneNMRuns(t *testing.T) {
+	testutil.InitORT(t)
+	m := testmodels.CNN(testmodels.CNNConfig{})
+	o := opts(m, t, NM(2, 4), 0)
+	_, err := Prune(m, o)
+	if err == nil {
+		t.Fatal("2:4 accepted a convolution with 3 input channels")
+	}
+	o.Selection.KeepFirstLast = true
+	res, err := Prune(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NMSatisfied == nil || !*res.NMSatisfied || len(res.Layers) != 2 {
+		t.Fatalf("%+v", res.Layers)
+	}
+	for _, l := range res.Layers {
+		if l.Sparsity != 0.5 || l.GroupsViolating != 0 {
+			t.Errorf("%+v", l)
+		}
+	}
+}
+
+func TestPruneNothing(t *testing.T) {
+	testutil.InitORT(t)
+	m := testmodels.GRU(testmodels.GRUConfig{})
+	_, err := Prune(m, opts(m, t, Unstructured, 0.5))
+	if !errors.Is(err, ErrNothingPrunable) {
+		t.Fatalf("got %v", err)
+	}
+	if err := CheckSparsity(1); err == nil {
+		t.Fatal("sparsity 1 accepted")
+	}
+}
+
+func TestPruneAnalyzeAutoMNIST(t *testing.T) {
+	testutil.InitORT(t)
+	mp, err := onnx.Load(testutil.Fixture(t, "mnist/model.onnx"), onnx.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mp.Proto
+	digits := testutil.Fixture(t, "mnist/digits.npz")
+	o := Options{
+		Pattern: Unstructured, Sparsity: 0.7, Analyze: true, Auto: true,
+		AnalysisData:    open(t, digits, m, dataset.Options{Offset: 0, Limit: 10000, BatchSize: 1}),
+		Eval:            open(t, digits, m, dataset.Options{}),
+		MaxAccuracyDrop: 0, LatencyRuns: 3, Session: ort.Options{},
+	}
+	res, err := Prune(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Sensitivity
+	if s == nil || len(s.Layers) != 3 || len(s.Layers[0].Points) != 4 || s.Metric != "accuracy drop" {
+		t.Fatalf("sensitivity %+v", s)
+	}
+	var total, pruned float64
+	for _, l := range s.Layers {
+		total += float64(l.Params)
+		pruned += float64(l.Params) * res.Chosen[l.Name]
+	}
+	if math.Abs(pruned/total-0.7) > 1e-3 {
+		t.Fatalf("--auto chose %v: %.4f overall", res.Chosen, pruned/total)
+	}
+	if math.Abs(res.Sparsity-0.7) > 1e-3 {
+		t.Fatalf("pruned model sparsity %.4f", res.Sparsity)
+	}
+	// A zero-point gate on a 70% sparse model: not met, still a result.
+	if res.GateMet || res.GateSummary == "" {
+		t.Fatalf("gate %v %q", res.GateMet, res.GateSummary)
+	}
+}
