@@ -83,8 +83,9 @@ func BenchmarkExactSparsity(b *testing.B) {
 }
 
 // BenchmarkMNISTSparsity is the accuracy-versus-sparsity table of the zoo
-// MNIST model on its 10,000 digits, unstructured (layer scope) and channel
-// pruning, without fine-tuning.
+// MNIST model on its 10,000 digits, without fine-tuning: unstructured
+// (layer scope, global scope, and --auto from a sensitivity analysis on
+// the same digits) and channel pruning (layer scope and --auto).
 func BenchmarkMNISTSparsity(b *testing.B) {
 	testutil.InitORT(b)
 	mp, err := onnx.Load(testutil.Fixture(b, "mnist/model.onnx"), onnx.LoadOptions{})
@@ -92,23 +93,48 @@ func BenchmarkMNISTSparsity(b *testing.B) {
 		b.Fatal(err)
 	}
 	digits := testutil.Fixture(b, "mnist/digits.npz")
+	specs := dataset.SpecsFromGraph(mp.Proto.Graph)
+	type variant struct {
+		name         string
+		p            Pattern
+		global, auto bool
+	}
+	variants := []variant{
+		{"unstructured", Unstructured, false, false},
+		{"unstructured-global", Unstructured, true, false},
+		{"unstructured-auto", Unstructured, false, true},
+		{"channel", Channel, false, false},
+		{"channel-auto", Channel, false, true},
+	}
 	for i := 0; i < b.N; i++ {
-		for _, p := range []Pattern{Unstructured, Channel} {
+		for _, v := range variants {
 			for _, s := range []float64{0.25, 0.5, 0.75, 0.9} {
-				ev, err := dataset.Open(digits, dataset.SpecsFromGraph(mp.Proto.Graph), dataset.Options{})
+				ev, err := dataset.Open(digits, specs, dataset.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
-				res, err := Prune(mp.Proto, Options{Pattern: p, Sparsity: s, Eval: ev, MaxAccuracyDrop: -1, LatencyRuns: 20})
+				o := Options{Pattern: v.p, Sparsity: s, Global: v.global, Eval: ev, MaxAccuracyDrop: -1, LatencyRuns: 20}
+				var an dataset.Source
+				if v.auto {
+					if an, err = dataset.Open(digits, specs, dataset.Options{}); err != nil {
+						b.Fatal(err)
+					}
+					o.Analyze, o.Auto, o.AnalysisData = true, true, an
+				}
+				res, err := Prune(mp.Proto, o)
 				ev.Close()
+				if an != nil {
+					an.Close()
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
-				o := res.Validation.Primary()
-				tag := fmt.Sprintf("%s-%02.0f", p.Kind, 100*s)
-				b.ReportMetric(100*o.CandAccuracy(), tag+"-top1-%")
-				if p.Kind == "channel" {
+				o1 := res.Validation.Primary()
+				tag := fmt.Sprintf("%s-%02.0f", v.name, 100*s)
+				b.ReportMetric(100*o1.CandAccuracy(), tag+"-top1-%")
+				if v.p.Kind == "channel" {
 					b.ReportMetric(float64(res.After.Params)/float64(res.Before.Params), tag+"-params-ratio")
+					b.ReportMetric(res.RefP50MS/res.P50MS, tag+"-speedup")
 				}
 			}
 		}

@@ -12,22 +12,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 )
 
-// Structured (channel) pruning removes whole output channels of
-// convolutions and neurons of fully connected layers, and rewrites the
-// graph so the model gets smaller and faster rather than sparse.
-//
-// A producer (Conv with group 1, Gemm or MatMul with a constant weight)
-// opens a channel space: its output channels. The space flows forward
-// through operators that treat channels apart (activations, pooling,
-// BatchNormalization, Pad, per-channel constants, Flatten and Reshape
-// that keep each channel's values contiguous, depthwise Conv) and ends at
-// consumers that contract it (the next Conv, Gemm or MatMul, whose
-// weights lose the matching input channels). Elementwise operators that
-// join two spaces (a residual Add) merge them into one group, pruned
-// together. A space that reaches a graph output, a subgraph or any
-// operator not understood (Concat, Transpose, Softmax, Reshape that mixes
-// channels, …) is blocked: its group is reported with the reason and left
-// alone. Only the main graph is pruned.
+// Channel pruning: see the package documentation.
 
 // ErrNothingPrunable is wrapped by PruneChannels' error when no group
 // loses a channel.
