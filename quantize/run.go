@@ -13,12 +13,12 @@ import (
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/prep"
 	"github.com/infer-ml/infer/pkg/progress"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/quantize/calib"
 	"github.com/infer-ml/infer/quantize/half"
 	"github.com/infer-ml/infer/quantize/int4"
-	"github.com/infer-ml/infer/pkg/prep"
 )
 
 // Mode is static (calibrated QDQ) or dynamic (run-time activation ranges).

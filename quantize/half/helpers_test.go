@@ -9,8 +9,8 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
-	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/pkg/prep"
+	"github.com/infer-ml/infer/pkg/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
