@@ -110,16 +110,21 @@ func zeroSmallest(v []float32, k int) {
 	}
 	slices.Sort(a)
 	thr := a[k-1]
-	below := sort32Count(a, thr)
-	ties := k - below
+	ties := k - sort32Count(a, thr)
+	zeroBelow(v, thr, &ties)
+}
+
+// zeroBelow zeros the elements of v with magnitude below thr, and the
+// first *ties of those equal to it (decrementing *ties).
+func zeroBelow(v []float32, thr float32, ties *int) {
 	for i, x := range v {
 		m := abs32(x)
 		switch {
 		case m < thr:
 			v[i] = 0
-		case m == thr && ties > 0:
+		case m == thr && *ties > 0:
 			v[i] = 0
-			ties--
+			*ties--
 		}
 	}
 }
@@ -154,11 +159,16 @@ func pruneLayers(ws []*Weight, def float64, per map[string]float64) ([]LayerSpar
 				return nil, err
 			}
 		}
-		ls.ZerosAfter = countZeros(v)
-		ls.Sparsity = float64(ls.ZerosAfter) / float64(max(1, len(v)))
-		out = append(out, ls)
+		out = append(out, ls.finish(v))
 	}
 	return out, nil
+}
+
+// finish records the zeros of the pruned values.
+func (ls LayerSparsity) finish(v []float32) LayerSparsity {
+	ls.ZerosAfter = countZeros(v)
+	ls.Sparsity = float64(ls.ZerosAfter) / float64(max(1, len(v)))
+	return ls
 }
 
 func layer(w *Weight, v []float32, target float64) LayerSparsity {
@@ -211,23 +221,12 @@ func pruneGlobal(ws []*Weight, s float64) ([]LayerSparsity, error) {
 		v := vals[i]
 		ls := layer(w, v, s)
 		if k > 0 {
-			for j, x := range v {
-				m := abs32(x)
-				switch {
-				case m < thr:
-					v[j] = 0
-				case m == thr && ties > 0:
-					v[j] = 0
-					ties--
-				}
-			}
+			zeroBelow(v, thr, &ties)
 			if err := w.replace(v); err != nil {
 				return nil, err
 			}
 		}
-		ls.ZerosAfter = countZeros(v)
-		ls.Sparsity = float64(ls.ZerosAfter) / float64(max(1, len(v)))
-		out = append(out, ls)
+		out = append(out, ls.finish(v))
 	}
 	return out, nil
 }
@@ -310,9 +309,7 @@ func pruneNM(ws []*Weight, p Pattern) ([]LayerSparsity, error) {
 			return nil, err
 		}
 		ls.Groups, ls.GroupsViolating = verifyNM(w.Dims, w.InAxis, p, v)
-		ls.ZerosAfter = countZeros(v)
-		ls.Sparsity = float64(ls.ZerosAfter) / float64(max(1, len(v)))
-		out = append(out, ls)
+		out = append(out, ls.finish(v))
 	}
 	return out, nil
 }

@@ -157,3 +157,31 @@ func Argmax(v []float64) int {
 	}
 	return best
 }
+
+// Summary is an output's comparison in report units: percentages and dB,
+// nil where it does not apply (no labels, not a classifier, identical
+// outputs).
+type Summary struct {
+	RefAccuracy, CandAccuracy, AccuracyDrop *float64 // top-1 %, labelled data
+	Agreement                               *float64 // top-1 agreement %, classifiers
+	SQNR                                    *float64 // dB, finite only
+	Cosine, MaxAbsError                     float64
+}
+
+// Summary converts the statistics to report units.
+func (s *OutputStats) Summary() Summary {
+	v := Summary{Cosine: s.Cosine(), MaxAbsError: s.MaxAbsError}
+	if q := s.SQNR(); !math.IsInf(q, 0) && !math.IsNaN(q) {
+		v.SQNR = &q
+	}
+	if s.Classified {
+		a := 100 * s.Agreement()
+		v.Agreement = &a
+	}
+	if s.Labelled > 0 {
+		r, c := 100*s.RefAccuracy(), 100*s.CandAccuracy()
+		d := r - c
+		v.RefAccuracy, v.CandAccuracy, v.AccuracyDrop = &r, &c, &d
+	}
+	return v
+}

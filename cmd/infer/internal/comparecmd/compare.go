@@ -133,18 +133,9 @@ func Run(opts *Options) error {
 	r := Report{Reference: opts.Ref, Candidate: opts.Cand, Data: opts.Data.Data, Provider: rs.Provider.Name, Samples: res.Samples, GatesFailed: []string{}}
 	for _, o := range res.Outputs {
 		or := OutputReport{Name: o.Name, MaxAbsError: o.MaxAbsError, MSE: o.MSE(), Cosine: o.Cosine(), NonFinite: o.NonFinite}
-		if q := o.SQNR(); !math.IsInf(q, 1) {
-			or.SQNR = &q
-		}
-		if o.Classified {
-			a := 100 * o.Agreement()
-			or.Agreement = &a
-		}
-		if o.Labelled > 0 {
-			ra, ca := 100*o.RefAccuracy(), 100*o.CandAccuracy()
-			d := ra - ca
-			or.RefAccuracy, or.CandAccuracy, or.AccuracyDrop = &ra, &ca, &d
-		}
+		sm := o.Summary()
+		or.SQNR, or.Agreement = sm.SQNR, sm.Agreement
+		or.RefAccuracy, or.CandAccuracy, or.AccuracyDrop = sm.RefAccuracy, sm.CandAccuracy, sm.AccuracyDrop
 		r.Outputs = append(r.Outputs, or)
 	}
 	r.GatesFailed = gates(opts, res, &r)

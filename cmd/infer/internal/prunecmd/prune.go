@@ -371,19 +371,9 @@ func validation(spec string, res *prune.Result) *Validation {
 	if o == nil {
 		return v
 	}
-	v.Cosine, v.MaxAbsError = o.Cosine(), o.MaxAbsError
-	if q := o.SQNR(); !math.IsInf(q, 0) && !math.IsNaN(q) {
-		v.SQNR = &q
-	}
-	if o.Classified {
-		a := 100 * o.Agreement()
-		v.Agreement = &a
-	}
-	if o.Labelled > 0 {
-		r, c := 100*o.RefAccuracy(), 100*o.CandAccuracy()
-		d := r - c
-		v.RefAccuracy, v.Accuracy, v.AccuracyDrop = &r, &c, &d
-	}
+	s := o.Summary()
+	v.Cosine, v.MaxAbsError, v.SQNR, v.Agreement = s.Cosine, s.MaxAbsError, s.SQNR, s.Agreement
+	v.RefAccuracy, v.Accuracy, v.AccuracyDrop = s.RefAccuracy, s.CandAccuracy, s.AccuracyDrop
 	return v
 }
 
