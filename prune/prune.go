@@ -107,15 +107,34 @@ func CheckSparsity(s float64) error {
 // initializers and weights an exporter stores reshaped or transposed are
 // folded, so every weight is an initializer in the layout its node reads;
 // convolution bias Adds move into the convolution; channel pruning also
-// records every intermediate shape. The opset is left as it is.
-func Prepare(m *onnxpb.ModelProto, p Pattern) (*onnxpb.ModelProto, []string, error) {
+// records every intermediate shape. The opset is left as it is unless
+// upgrade is set (for old models ONNX Runtime has no kernels for): then it
+// is raised to prep.DefaultMinOpset.
+func Prepare(m *onnxpb.ModelProto, p Pattern, upgrade bool) (*onnxpb.ModelProto, []string, error) {
 	f := graph.CloneSharingInitializers(m)
 	o := prep.Options{MinOpset: 1, FoldConstants: true, FoldConvAdd: true, InferShapes: p.Kind == "channel"}
+	if upgrade {
+		o.MinOpset = prep.DefaultMinOpset
+	}
 	r, err := prep.Run(f, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	return f, r.Notes, nil
+}
+
+// prepareRunnable is Prepare without an upgrade, or with one when that
+// fails (channel pruning runs the model for shapes, which an old opset
+// may not allow).
+func prepareRunnable(m *onnxpb.ModelProto, p Pattern) (*onnxpb.ModelProto, []string, bool, error) {
+	f, notes, err := Prepare(m, p, false)
+	if err == nil {
+		return f, notes, false, nil
+	}
+	if f, notes, uerr := Prepare(m, p, true); uerr == nil {
+		return f, notes, true, nil
+	}
+	return nil, nil, false, err
 }
 
 // Prune prunes a copy of m and validates it against m. When the gate
@@ -133,13 +152,16 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	} else if err := CheckSparsity(opts.Sparsity); err != nil && !opts.AnalysisOnly {
 		return nil, err
 	}
-	float, notes, err := Prepare(m, opts.Pattern)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Pattern: opts.Pattern.String(), PrepNotes: notes, Provider: "cpu", Notes: []string{}}
+	res := &Result{Pattern: opts.Pattern.String(), Provider: "cpu", Notes: []string{}}
 	if len(opts.Session.Providers) > 0 {
 		res.Provider = opts.Session.Providers[0].Name
+	}
+	// Old exports (opset ≤ 6) may have no ONNX Runtime kernels: they are
+	// upgraded, and the upgraded form (which means the same, see the graph
+	// conformance tests) is the reference.
+	float, notes, upgraded, err := prepareRunnable(m, opts.Pattern)
+	if err != nil {
+		return nil, err
 	}
 	units, err := findUnits(float, res, opts)
 	if err != nil {
@@ -148,14 +170,23 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	ref := m
 	refS, err := ort.NewSessionFromModel(m, opts.Session)
 	if err != nil {
-		var ferr error
-		if refS, ferr = ort.NewSessionFromModel(float, opts.Session); ferr != nil {
-			return nil, fmt.Errorf("original model: %w", err)
+		refErr := err
+		if !upgraded {
+			if float, notes, err = Prepare(m, opts.Pattern, true); err != nil {
+				return nil, fmt.Errorf("original model: %w", refErr)
+			}
+			if units, err = findUnits(float, res, opts); err != nil {
+				return nil, err
+			}
+		}
+		if refS, err = ort.NewSessionFromModel(float, opts.Session); err != nil {
+			return nil, fmt.Errorf("original model: %w", refErr)
 		}
 		ref = float
-		res.Notes = append(res.Notes, "the input model does not run in ONNX Runtime as it is; the pruned model was validated against its pre-processed form")
+		res.Notes = append(res.Notes, "the input model does not run in ONNX Runtime as it is ("+firstLine(refErr.Error())+"); it was upgraded to opset "+fmt.Sprint(prep.DefaultMinOpset)+" and the pruned model validated against that form")
 	}
 	defer refS.Close()
+	res.PrepNotes = notes
 
 	if opts.Analyze || opts.Auto {
 		if opts.AnalysisData == nil {
@@ -424,7 +455,7 @@ type PlanResult struct {
 // pruning or running anything but the shape inference channel pruning
 // needs.
 func Plan(m *onnxpb.ModelProto, opts Options) (*PlanResult, error) {
-	float, notes, err := Prepare(m, opts.Pattern)
+	float, notes, _, err := prepareRunnable(m, opts.Pattern)
 	if err != nil {
 		return nil, err
 	}
@@ -460,4 +491,11 @@ func Plan(m *onnxpb.ModelProto, opts Options) (*PlanResult, error) {
 		p.Weights = append(p.Weights, layer(w, v, t))
 	}
 	return p, nil
+}
+
+func firstLine(s string) string {
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
 }
