@@ -141,7 +141,7 @@ func TestPruneAnalyzeAutoMNIST(t *testing.T) {
 	digits := testutil.Fixture(t, "mnist/digits.npz")
 	o := Options{
 		Pattern: Unstructured, Sparsity: 0.7, Analyze: true, Auto: true,
-		AnalysisData:    open(t, digits, m, dataset.Options{Offset: 0, Limit: 10000, BatchSize: 1}),
+		AnalysisData:    open(t, digits, m, dataset.Options{Limit: 1500}),
 		Eval:            open(t, digits, m, dataset.Options{}),
 		MaxAccuracyDrop: 0, LatencyRuns: 3, Session: ort.Options{},
 	}
