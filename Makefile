@@ -44,11 +44,12 @@ vet:
 test: setup fixtures proto-check vet
 	go test -count=1 -timeout 20m ./...
 
-## demo: inspect, evaluate, quantize and benchmark the MNIST zoo model on its 10,000 digits
+## demo: inspect, evaluate, quantize, prune and benchmark the MNIST zoo model on its 10,000 digits
 demo: setup fixtures build
 	./infer inspect $(MNIST)/model.onnx
 	./infer eval $(MNIST)/model.onnx --data $(MNIST)/digits.npz
 	./infer quantize $(MNIST)/model.onnx --data $(MNIST)/digits.npz --force
+	./infer prune $(MNIST)/model.onnx --sparsity 0.5 --scope global --data $(MNIST)/digits.npz --max-accuracy-drop 0.5 --force
 	./infer bench $(MNIST)/model.onnx $(MNIST)/model.int8.onnx --iterations 2000 --plot /tmp/infer-demo-latency.png --force
 
 ## bench: the Go benchmarks (numbers go to docs/benchmarks.md)

@@ -406,6 +406,12 @@ func measure(m *onnxpb.ModelProto) (Size, error) {
 		if err != nil {
 			return err
 		}
+		if x.DType() == tensor.Float32 { // the common case, without a float64 copy
+			v := tensor.Values[float32](x)
+			s.Params += int64(len(v))
+			s.Nonzero += int64(len(v)) - countZeros(v)
+			return nil
+		}
 		v, err := tensor.AsFloat64(x)
 		if err != nil {
 			return err

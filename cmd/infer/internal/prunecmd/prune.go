@@ -507,6 +507,9 @@ func printReport(out io.Writer, r *Report) {
 	speed := ""
 	if r.P50MS > 0 {
 		speed = fmt.Sprintf("%.2f× faster", r.RefP50MS/r.P50MS)
+		if r.P50MS > r.RefP50MS {
+			speed = fmt.Sprintf("%.2f× (slower)", r.RefP50MS/r.P50MS)
+		}
 	}
 	fmt.Fprintf(w, "latency p50 (%s)\t%.3f ms\t%.3f ms\t%s\n", r.Provider, r.RefP50MS, r.P50MS, speed)
 	if v := r.Validation; v != nil {
@@ -521,14 +524,14 @@ func printReport(out io.Writer, r *Report) {
 		}
 	}
 	fmt.Fprintf(w, "sparsity\t\t%.1f%%\t\n", 100*r.Sparsity)
+	w.Flush()
 	if r.GateSummary != "" {
 		state := "met"
 		if !r.GateMet {
 			state = "NOT MET"
 		}
-		fmt.Fprintf(w, "gate\t%s: %s\t\t\n", state, r.GateSummary)
+		fmt.Fprintf(out, "gate: %s: %s\n", state, r.GateSummary)
 	}
-	w.Flush()
 }
 
 func printSensitivity(out io.Writer, s *prune.Sensitivity) {
