@@ -123,6 +123,7 @@ func withLoss(t *testing.T, m *onnxpb.ModelProto, seed uint64) *onnxpb.ModelProt
 		t.Fatal("gradCheck: the model has no float32 output")
 	}
 	g.Node = append(g.Node, &onnxpb.NodeProto{OpType: "Sum", Input: terms, Output: []string{"gc_loss"}})
+	g.ValueInfo = append(g.ValueInfo, g.Output...)
 	g.Output = []*onnxpb.ValueInfoProto{valueInfo("gc_loss", tensor.Float32, []int64{})}
 	return c
 }
@@ -146,7 +147,7 @@ func (c gradCheck) run(t *testing.T, m *onnxpb.ModelProto, feeds map[string]*ten
 		if grads[w] == "" {
 			t.Fatalf("no gradient for %s", w)
 		}
-		train.Graph.Output = append(train.Graph.Output, &onnxpb.ValueInfoProto{Name: grads[w]})
+		train.Graph.Output = append(train.Graph.Output, valueInfoUnknownShape(grads[w]))
 	}
 	if err := graph.Validate(train); err != nil {
 		t.Fatalf("training graph invalid: %v", err)
@@ -262,3 +263,8 @@ func randTensor(seed uint64, shape []int64, lo, hi float64) *tensor.Tensor {
 	return tensor.MustNew(shape, v)
 }
 
+
+// valueInfoUnknownShape declares a float32 output of unknown shape.
+func valueInfoUnknownShape(name string) *onnxpb.ValueInfoProto {
+	return &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(tensor.Float32)}}}}
+}
