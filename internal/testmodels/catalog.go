@@ -28,6 +28,7 @@ func Files() []File {
 		{"legacy_opset7.onnx", func() *onnxpb.ModelProto { return Legacy(7) }},
 		{"legacy_opset9.onnx", func() *onnxpb.ModelProto { return Legacy(9) }},
 		{"contrib.onnx", Contrib},
+		{"mnist_student.onnx", MNISTStudent},
 	}
 }
 
