@@ -216,43 +216,64 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("internal error: the pruned model is invalid: %w", err)
 	}
 	res.Model = q
-	cs, err := ort.NewSessionFromModel(q, opts.Session)
-	if err != nil {
-		return nil, fmt.Errorf("ONNX Runtime cannot load the pruned model: %w", err)
-	}
-	defer cs.Close()
-	if err := opts.Eval.Reset(); err != nil {
-		return nil, err
-	}
-	if res.Validation, err = eval.Compare(refS, cs, opts.Eval, eval.Options{}); err != nil {
-		return nil, err
-	}
-	res.GateMet = true
-	if opts.MaxAccuracyDrop >= 0 {
-		var drop float64
-		drop, res.GateSummary, err = gateMetric(res.Validation)
-		if err != nil {
-			return nil, err
-		}
-		res.GateMet = drop <= opts.MaxAccuracyDrop
-		res.GateSummary = fmt.Sprintf("%s %.2f points (limit %.2f)", res.GateSummary, drop, opts.MaxAccuracyDrop)
-	}
-	if res.RefP50MS, err = eval.Latency(ref, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
-		return nil, err
-	}
-	if res.P50MS, err = eval.Latency(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
-		return nil, err
-	}
-	if res.Before, err = measure(m); err != nil {
-		return nil, err
-	}
-	if res.After, err = measure(q); err != nil {
+	if err := validate(ref, refS, m, q, res, opts); err != nil {
 		return nil, err
 	}
 	if opts.Pattern.Kind != "channel" {
 		res.Notes = append(res.Notes, "zeroed weights keep the file and the run time the same in ONNX Runtime on CPU; the gzip size shows the storage saved; --pattern channel removes channels and runs faster")
 	}
 	return res, nil
+}
+
+// Revalidate compares a changed pruned model (fine-tuned weights) with the
+// original again, replacing res's model, validation, gate, latency and
+// sizes.
+func Revalidate(m, q *onnxpb.ModelProto, res *Result, opts Options) error {
+	refS, err := ort.NewSessionFromModel(m, opts.Session)
+	if err != nil {
+		return fmt.Errorf("original model: %w", err)
+	}
+	defer refS.Close()
+	res.Model = q
+	return validate(m, refS, m, q, res, opts)
+}
+
+// validate compares q with the reference (ref, run by refS) on
+// opts.Eval, applies the gate, and measures latency and sizes (m is the
+// input model the sizes start from).
+func validate(ref *onnxpb.ModelProto, refS *ort.Session, m, q *onnxpb.ModelProto, res *Result, opts Options) error {
+	cs, err := ort.NewSessionFromModel(q, opts.Session)
+	if err != nil {
+		return fmt.Errorf("ONNX Runtime cannot load the pruned model: %w", err)
+	}
+	defer cs.Close()
+	if err := opts.Eval.Reset(); err != nil {
+		return err
+	}
+	if res.Validation, err = eval.Compare(refS, cs, opts.Eval, eval.Options{}); err != nil {
+		return err
+	}
+	res.GateMet, res.GateSummary = true, ""
+	if opts.MaxAccuracyDrop >= 0 {
+		var drop float64
+		drop, res.GateSummary, err = gateMetric(res.Validation)
+		if err != nil {
+			return err
+		}
+		res.GateMet = drop <= opts.MaxAccuracyDrop
+		res.GateSummary = fmt.Sprintf("%s %.2f points (limit %.2f)", res.GateSummary, drop, opts.MaxAccuracyDrop)
+	}
+	if res.RefP50MS, err = eval.Latency(ref, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+		return err
+	}
+	if res.P50MS, err = eval.Latency(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+		return err
+	}
+	if res.Before, err = measure(m); err != nil {
+		return err
+	}
+	res.After, err = measure(q)
+	return err
 }
 
 // gateMetric is the top-1 accuracy drop in points with labels, else the
