@@ -175,7 +175,9 @@ func (c gradCheck) run(t *testing.T, m *onnxpb.ModelProto, feeds map[string]*ten
 		return v[0]
 	}
 	r := rand.New(rand.NewPCG(5, 6))
+	baseLoss := loss
 	for _, w := range wrt {
+		loss := baseLoss
 		g := got[grads[w]]
 		if g == nil {
 			t.Fatalf("gradient of %s missing from the run", w)
@@ -262,7 +264,6 @@ func randTensor(seed uint64, shape []int64, lo, hi float64) *tensor.Tensor {
 	}
 	return tensor.MustNew(shape, v)
 }
-
 
 // valueInfoUnknownShape declares a float32 output of unknown shape.
 func valueInfoUnknownShape(name string) *onnxpb.ValueInfoProto {
