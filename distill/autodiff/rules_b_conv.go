@@ -1,0 +1,257 @@
+package autodiff
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+)
+
+// Gradient rule of Conv, and the sliding-window geometry it shares with the
+// pooling rules (rules_b_pool.go).
+
+func init() {
+	Register("Conv", convRule)
+}
+
+// nnWindow is the static geometry of a sliding-window op over r spatial
+// axes: input sizes in, kernel k, strides s, dilations d, explicit pads
+// (begin pb, end pe, auto_pad already translated) and output sizes out =
+// ⌊(in + pb + pe − ek)/s⌋ + 1 with the effective kernel ek = (k−1)·d + 1.
+type nnWindow struct {
+	in, k, s, d, pb, pe, out []int64
+}
+
+// nnGeometry reads the strides, dilations, pads and auto_pad of n, a
+// sliding-window op over spatial sizes in with kernel k (ceil_mode 0).
+// auto_pad SAME_UPPER/SAME_LOWER become the explicit pads ONNX defines
+// (out = ⌈in/s⌉, total pad max(0, (out−1)·s + ek − in), the odd one at the
+// end for SAME_UPPER, at the beginning for SAME_LOWER); VALID is no pads.
+func nnGeometry(n *onnxpb.NodeProto, in, k []int64) (nnWindow, error) {
+	r := len(in)
+	w := nnWindow{in: in, k: k}
+	ones := func(name string) ([]int64, error) {
+		v := GetInts(n, name)
+		if v == nil {
+			v = make([]int64, r)
+			for i := range v {
+				v[i] = 1
+			}
+		}
+		if len(v) != r {
+			return nil, fmt.Errorf("%s has %d values for %d spatial axes", name, len(v), r)
+		}
+		for _, x := range v {
+			if x < 1 {
+				return nil, fmt.Errorf("%s %v are not positive", name, v)
+			}
+		}
+		return v, nil
+	}
+	var err error
+	if w.s, err = ones("strides"); err != nil {
+		return w, err
+	}
+	if w.d, err = ones("dilations"); err != nil {
+		return w, err
+	}
+	if len(k) != r {
+		return w, fmt.Errorf("kernel_shape %v for %d spatial axes", k, r)
+	}
+	w.pb, w.pe = make([]int64, r), make([]int64, r)
+	switch ap := GetString(n, "auto_pad", "NOTSET"); ap {
+	case "NOTSET", "":
+		if p := GetInts(n, "pads"); p != nil {
+			if len(p) != 2*r {
+				return w, fmt.Errorf("pads %v for %d spatial axes", p, r)
+			}
+			copy(w.pb, p[:r])
+			copy(w.pe, p[r:])
+		}
+	case "VALID":
+	case "SAME_UPPER", "SAME_LOWER":
+		for i := range r {
+			out := (in[i] + w.s[i] - 1) / w.s[i]
+			total := max(0, (out-1)*w.s[i]+w.ek(i)-in[i])
+			small, big := total/2, total-total/2
+			if ap == "SAME_UPPER" {
+				w.pb[i], w.pe[i] = small, big
+			} else {
+				w.pb[i], w.pe[i] = big, small
+			}
+		}
+	default:
+		return w, fmt.Errorf("auto_pad %q is not an ONNX value", ap)
+	}
+	w.out = make([]int64, r)
+	for i := range r {
+		if w.pb[i] < 0 || w.pe[i] < 0 {
+			return w, fmt.Errorf("negative pads %v %v", w.pb, w.pe)
+		}
+		span := in[i] + w.pb[i] + w.pe[i] - w.ek(i)
+		if span < 0 {
+			return w, fmt.Errorf("the kernel %v (dilations %v) is larger than the padded input %v", k, w.d, in)
+		}
+		w.out[i] = span/w.s[i] + 1
+	}
+	return w, nil
+}
+
+// ek is the effective (dilated) kernel size on spatial axis i.
+func (w nnWindow) ek(i int) int64 { return (w.k[i]-1)*w.d[i] + 1 }
+
+// rem is, per axis, how many trailing input positions (padding included)
+// no window reaches: (in + pb + pe − ek) mod s. A ConvTranspose with the
+// same strides and pads yields in − rem positions; output_padding = rem
+// restores in exactly (and is always below the stride, as ONNX requires).
+func (w nnWindow) rem() []int64 {
+	r := make([]int64, len(w.in))
+	for i := range r {
+		r[i] = (w.in[i] + w.pb[i] + w.pe[i] - w.ek(i)) % w.s[i]
+	}
+	return r
+}
+
+// pads is the ONNX pads attribute value [begins…, ends…].
+func (w nnWindow) pads() []int64 { return append(slices.Clone(w.pb), w.pe...) }
+
+// nnConvTranspose is the adjoint of a Conv with geometry w and group g,
+// applied to dy: ConvTranspose(dy, wt) with the same strides, pads,
+// dilations and group, and output_padding = rem, so that its output has
+// exactly the spatial sizes w.in. wt is the Conv's weight [M, C/g, k…].
+func nnConvTranspose(b *Builder, dy, wt string, w nnWindow, g int64) string {
+	attrs := []*onnxpb.AttributeProto{
+		AttrInts("kernel_shape", w.k...),
+		AttrInts("strides", w.s...),
+		AttrInts("pads", w.pads()...),
+		AttrInts("dilations", w.d...),
+		AttrInt("group", g),
+	}
+	if rem := w.rem(); slices.ContainsFunc(rem, func(x int64) bool { return x != 0 }) {
+		attrs = append(attrs, AttrInts("output_padding", rem...))
+	}
+	return b.Op("ConvTranspose", []string{dy, wt}, attrs...)
+}
+
+// nnStatic returns v's static shape, which must have rank at least
+// minRank and known sizes on every axis from `from` on.
+func nnStatic(b *Builder, op, v string, minRank, from int) ([]int64, error) {
+	s, ok := b.Shape(v)
+	if !ok {
+		return nil, fmt.Errorf("%s needs the static shape of %q, which is unknown", op, v)
+	}
+	if len(s) < minRank {
+		return nil, fmt.Errorf("%s input %q has rank %d, below %d", op, v, len(s), minRank)
+	}
+	for i := from; i < len(s); i++ {
+		if s[i] < 0 {
+			return nil, fmt.Errorf("%s needs static sizes of %q from axis %d on, and its shape is %v", op, v, from, s)
+		}
+	}
+	return s, nil
+}
+
+// nnRange is [from, from+1, …, to−1].
+func nnRange(from, to int) []int64 {
+	var out []int64
+	for i := from; i < to; i++ {
+		out = append(out, int64(i))
+	}
+	return out
+}
+
+// nnSwap01 is the permutation exchanging axes 0 and 1 of a rank-r value.
+func nnSwap01(r int) []int64 {
+	p := nnRange(0, r)
+	p[0], p[1] = 1, 0
+	return p
+}
+
+// convRule differentiates Y = Conv(X, W, B) with X [N, C, in…], W [M, C/G,
+// k…], Y [N, M, out…], for any number of spatial axes and any group G:
+//
+//	dX = ConvTranspose(dY, W) with Conv's strides, pads, dilations and
+//	     group, and output_padding = (in + pads − ek) mod s so that dX has
+//	     X's size even when the stride leaves trailing rows unused;
+//	dW[m, c, κ] = Σ_n Σ_o dY[n, m, o]·Xpad[n, g(m)·C/G + c, o·s + κ·d]: a
+//	     Conv whose batch is the channel within the group, whose channels
+//	     are (group, n) pairs and whose kernel is dY: X → [N, G, C/G, in…]
+//	     → Transpose [C/G, G, N, in…] → Reshape [C/G, G·N, in…]; kernel
+//	     Transpose(dY) = [M, N, out…]; group G, strides = Conv's dilations,
+//	     dilations = Conv's strides, same pads; the result [C/G, M, k'…]
+//	     is transposed to [M, C/G, k'…] and sliced to k (k' ≥ k);
+//	dB = Σ_{n, o} dY.
+//
+// Group 1 and depthwise convolutions (G = C, any channel multiplier) are
+// the usual cases; the same formula covers any G.
+func convRule(b *Builder, n *onnxpb.NodeProto, dY []string, need []bool) ([]string, error) {
+	out := make([]string, len(n.Input))
+	dy := dY[0]
+	x, wt := n.Input[0], n.Input[1]
+	xs, err := nnStatic(b, "Conv", x, 3, 1)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := nnStatic(b, "Conv", wt, 3, 0)
+	if err != nil {
+		return nil, err
+	}
+	r := len(xs)
+	if len(ws) != r {
+		return nil, fmt.Errorf("Conv weight %q has rank %d, the input %d", wt, len(ws), r)
+	}
+	g := GetInt(n, "group", 1)
+	c, m, cg := xs[1], ws[0], ws[1]
+	if g < 1 || c != cg*g || m%g != 0 {
+		return nil, fmt.Errorf("Conv with group %d: input channels %d, weight %v do not match", g, c, ws)
+	}
+	k := ws[2:]
+	if ks := GetInts(n, "kernel_shape"); ks != nil && !slices.Equal(ks, k) {
+		return nil, fmt.Errorf("Conv kernel_shape %v differs from the weight's %v", ks, k)
+	}
+	w, err := nnGeometry(n, xs[2:], k)
+	if err != nil {
+		return nil, fmt.Errorf("Conv: %w", err)
+	}
+	if need[0] {
+		out[0] = nnConvTranspose(b, dy, wt, w, g)
+	}
+	if need[1] {
+		var in string
+		if g == 1 {
+			in = b.Op("Transpose", []string{x}, AttrInts("perm", nnSwap01(r)...))
+		} else {
+			split := append([]int64{0, g, cg}, xs[2:]...)
+			in = b.Op("Reshape", []string{x, b.Ints(split...)})
+			perm := append([]int64{2, 1, 0}, nnRange(3, r+1)...)
+			in = b.Op("Transpose", []string{in}, AttrInts("perm", perm...))
+			in = b.Op("Reshape", []string{in, b.Ints(append([]int64{cg, -1}, xs[2:]...)...)})
+		}
+		kern := b.Op("Transpose", []string{dy}, AttrInts("perm", nnSwap01(r)...))
+		// The end pads shrink by rem where they can (the positions no
+		// window reached), so that k' = k in the usual case.
+		pe := slices.Clone(w.pe)
+		rem := w.rem()
+		kOut := make([]int64, r-2)
+		for i := range pe {
+			pe[i] = max(0, pe[i]-rem[i])
+			span := w.in[i] + w.pb[i] + pe[i] - ((w.out[i]-1)*w.s[i] + 1)
+			kOut[i] = span/w.d[i] + 1
+		}
+		z := b.Op("Conv", []string{in, kern},
+			AttrInts("strides", w.d...),
+			AttrInts("dilations", w.s...),
+			AttrInts("pads", append(slices.Clone(w.pb), pe...)...),
+			AttrInt("group", g))
+		dw := b.Op("Transpose", []string{z}, AttrInts("perm", nnSwap01(r)...))
+		if !slices.Equal(kOut, k) {
+			zeros := make([]int64, r-2)
+			dw = b.Op("Slice", []string{dw, b.Ints(zeros...), b.Ints(k...), b.Ints(nnRange(2, r)...)})
+		}
+		out[1] = dw
+	}
+	if len(n.Input) > 2 && need[2] {
+		out[2] = b.ReduceSum(dy, append([]int64{0}, nnRange(2, r)...), false)
+	}
+	return out, nil
+}
