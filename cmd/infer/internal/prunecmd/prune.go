@@ -15,8 +15,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
+	"github.com/infer-ml/infer/distill"
 	"github.com/infer-ml/infer/internal/buildinfo"
+	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/prune"
 )
 
@@ -46,6 +49,9 @@ type Options struct {
 	JSON, DryRun    bool
 	Force           bool
 	NoProgress      bool
+	Finetune        bool
+	FinetuneEpochs  int
+	FinetuneLR      float64
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -116,6 +122,9 @@ sparsities that reach --sparsity overall with the least measured loss.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "list what would be pruned and why not, write nothing")
 	fl.BoolVar(&opts.Force, "force", false, "replace an existing output, report or plot")
 	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no progress bar")
+	fl.BoolVar(&opts.Finetune, "finetune", false, "recover accuracy by distilling the original into the pruned model on --data (as infer distill)")
+	fl.IntVar(&opts.FinetuneEpochs, "finetune-epochs", 5, "with --finetune: epochs over --data")
+	fl.Float64Var(&opts.FinetuneLR, "finetune-lr", 1e-3, "with --finetune: Adam learning rate")
 	return cmd
 }
 
@@ -220,6 +229,18 @@ func plan(o *Options) (prune.Options, error) {
 			return po, cmdutil.Usagef("--plot %s: want a .png or .svg file", o.Plot)
 		}
 	}
+	if (changed("finetune-epochs") || changed("finetune-lr")) && !o.Finetune {
+		return po, cmdutil.Usagef("--finetune-epochs and --finetune-lr apply to --finetune")
+	}
+	if o.Finetune && (o.Data.Data == "" || o.Data.Data == "random") {
+		return po, cmdutil.Usagef("--finetune needs --data: the inputs the pruned model learns the original's answers on")
+	}
+	if o.Finetune && (o.FinetuneEpochs < 1 || !(o.FinetuneLR > 0)) {
+		return po, cmdutil.Usagef("--finetune-epochs must be at least 1 and --finetune-lr positive")
+	}
+	if o.Finetune && o.Analyze && !o.Auto {
+		return po, cmdutil.Usagef("--finetune needs a pruned model: drop --analyze or add --auto")
+	}
 	if o.DryRun && (o.Analyze || o.Auto) {
 		return po, cmdutil.Usagef("--dry-run lists the plan without running anything; it excludes --analyze and --auto")
 	}
@@ -313,6 +334,11 @@ func Run(opts *Options) error {
 	res, err := prune.Prune(m.Proto, po)
 	if err != nil {
 		return err
+	}
+	if opts.Finetune && res.Model != nil {
+		if err := finetune(opts, m, src, res, po); err != nil {
+			return err
+		}
 	}
 	res.Notes = append(notes, res.Notes...)
 	rep := &Report{
@@ -589,4 +615,64 @@ func cellOf(metric string, p prune.Point) string {
 		return fmt.Sprintf("%.1f", *p.SQNR)
 	}
 	return "-"
+}
+
+// finetune distills the original into the pruned model on --data, then
+// validates the result again.
+func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Result, po prune.Options) error {
+	specs := dataset.SpecsFromGraph(res.Model.GetGraph())
+	shapes, _ := dataset.ParseShapes(opts.Data.Shapes)
+	batch := opts.Data.BatchSize
+	if batch == 0 {
+		batch = 64
+	}
+	base := dataset.Options{BatchSize: batch, Shapes: shapes, Limit: opts.Data.Limit, Offset: opts.Data.Offset}
+	if f := fixedBatch(res.Model); f > 0 {
+		base.BatchSize = int(f)
+	}
+	do := distill.Options{
+		Loss:      distill.LossConfig{Kind: distill.LossKL, Temperature: 4, Alpha: 1},
+		Optimizer: distill.OptimizerConfig{Name: "adam", LR: opts.FinetuneLR, Schedule: "cosine", TotalSteps: 1},
+		Epochs:    opts.FinetuneEpochs, Seed: opts.Data.Seed, Session: po.Session,
+		Train: func(seed int64) (dataset.Source, error) {
+			o := base
+			o.Shuffle, o.Seed = true, seed
+			return dataset.Open(opts.Data.Data, specs, o)
+		},
+		Progress: opts.Factory.Progress(opts.NoProgress),
+		Log:      opts.IO.ErrOut,
+	}
+	probe, err := do.Train(0)
+	if err != nil {
+		return err
+	}
+	steps := 0
+	for {
+		if _, err := probe.Next(); err != nil {
+			break
+		}
+		steps++
+	}
+	probe.Close()
+	do.Optimizer.TotalSteps = max(1, steps*opts.FinetuneEpochs)
+	dres, err := distill.Distill(m.Proto, res.Model, do)
+	if err != nil {
+		return fmt.Errorf("--finetune: %w", err)
+	}
+	if err := prune.Revalidate(m.Proto, dres.Model, res, po); err != nil {
+		return err
+	}
+	last := dres.History[len(dres.History)-1]
+	res.Notes = append(res.Notes, fmt.Sprintf("fine-tuned by distillation from the original: %d epochs, %d steps, final training loss %.4f", len(dres.History), dres.Steps, last.TrainLoss))
+	return nil
+}
+
+func fixedBatch(m *onnxpb.ModelProto) int64 {
+	for _, in := range m.GetGraph().GetInput() {
+		d := in.GetType().GetTensorType().GetShape().GetDim()
+		if len(d) > 0 && d[0].GetDimParam() == "" && d[0].GetDimValue() > 0 {
+			return d[0].GetDimValue()
+		}
+	}
+	return 0
 }

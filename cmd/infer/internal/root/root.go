@@ -15,6 +15,7 @@ import (
 	"github.com/infer-ml/infer/cmd/infer/internal/benchcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/cmd/infer/internal/comparecmd"
+	"github.com/infer-ml/infer/cmd/infer/internal/distillcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/evalcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/inspectcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/prunecmd"
@@ -57,6 +58,7 @@ Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		benchcmd.NewCmd(f, nil),
 		quantizecmd.NewCmd(f, nil),
 		prunecmd.NewCmd(f, nil),
+		distillcmd.NewCmd(f, nil),
 	)
 	return cmd
 }

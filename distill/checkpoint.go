@@ -1,0 +1,485 @@
+package distill
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// Checkpoint file format (version 1): one .npz archive holding
+//
+//	param/<name>           float32, the parameter's shape
+//	best/<name>            float32, the same shape (when BestParams != nil)
+//	opt/<buffer>/<name>    float32, 1-D (OptimizerState.Buffers)
+//	meta                   uint8, the JSON of checkpointMeta
+//
+// Names are escaped with ckptEscape so that any name, '/' and ':' included,
+// round-trips. meta holds the scalar fields and a SHA-256 over every other
+// array (name, shape and little-endian bytes, in name order), which Load
+// checks; zip's CRC-32 covers meta itself. Floats are stored as their bits
+// (arrays) or as shortest round-trip decimals (JSON, with "NaN", "+Inf" and
+// "-Inf" as strings), so every value comes back bit for bit (NaN as
+// math.NaN()).
+
+// CheckpointVersion is the format version SaveCheckpoint writes and
+// LoadCheckpoint reads.
+const CheckpointVersion = 1
+
+// ckptFormat marks a checkpoint's meta, to tell it from other .npz files.
+const ckptFormat = "infer-distill-checkpoint"
+
+// Checkpoint is everything needed to resume training exactly.
+type Checkpoint struct {
+	// Version is the format version; SaveCheckpoint accepts 0 or
+	// CheckpointVersion and LoadCheckpoint returns CheckpointVersion.
+	Version int
+	// Fingerprint identifies the models and options a resume must match.
+	Fingerprint string
+	// Epoch and Step count the completed epochs and optimizer steps.
+	Epoch, Step int
+	// Params holds the weights; Shapes their shapes (a parameter without
+	// a shape is stored 1-D and loads with shape [len]).
+	Params map[string][]float32
+	Shapes map[string][]int64
+	// Optimizer is the optimizer's state (see Optimizer.State).
+	Optimizer OptimizerState
+	// RNG is the caller's serialized random state.
+	RNG []byte
+	// Best is the best evaluation metric so far (NaN: none yet), reached
+	// at BestEpoch; BadEpochs counts the epochs since.
+	Best                 float64
+	BestEpoch, BadEpochs int
+	History              []EpochRecord
+	// BestParams are the weights of the best epoch (nil: none kept).
+	BestParams map[string][]float32
+}
+
+// EpochRecord is one epoch of training.
+type EpochRecord struct {
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"`
+	// EvalAgreement and EvalAccuracy are in percent; nil when not measured.
+	EvalAgreement *float64 `json:"eval_agreement,omitempty"`
+	EvalAccuracy  *float64 `json:"eval_accuracy,omitempty"`
+	// LR is the learning rate of the epoch's last step.
+	LR      float64 `json:"lr"`
+	Seconds float64 `json:"seconds"`
+}
+
+// checkpointMeta is the JSON stored in the meta array.
+type checkpointMeta struct {
+	Format      string         `json:"format"`
+	Version     int            `json:"version"`
+	Fingerprint string         `json:"fingerprint"`
+	Epoch       int            `json:"epoch"`
+	Step        int            `json:"step"`
+	Best        ckptFloat      `json:"best"`
+	BestEpoch   int            `json:"best_epoch"`
+	BadEpochs   int            `json:"bad_epochs"`
+	HasBest     bool           `json:"has_best_params"`
+	RNG         []byte         `json:"rng"`
+	History     []ckptEpoch    `json:"history"`
+	OptName     string         `json:"optimizer"`
+	OptStep     int            `json:"optimizer_step"`
+	OptCounts   map[string]int `json:"optimizer_counts"`
+	// OptBuffers lists the buffer names, so an empty buffer survives.
+	OptBuffers []string `json:"optimizer_buffers"`
+	SHA256     string   `json:"sha256"`
+}
+
+type ckptEpoch struct {
+	Epoch         int        `json:"epoch"`
+	TrainLoss     ckptFloat  `json:"train_loss"`
+	EvalAgreement *ckptFloat `json:"eval_agreement"`
+	EvalAccuracy  *ckptFloat `json:"eval_accuracy"`
+	LR            ckptFloat  `json:"lr"`
+	Seconds       ckptFloat  `json:"seconds"`
+}
+
+// ckptFloat is a float64 that JSON carries exactly, NaN and Inf included.
+type ckptFloat float64
+
+func (f ckptFloat) MarshalJSON() ([]byte, error) {
+	x := float64(f)
+	switch {
+	case math.IsNaN(x):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(x, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(x, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, x, 'g', -1, 64), nil
+}
+
+func (f *ckptFloat) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"NaN"`:
+		*f = ckptFloat(math.NaN())
+		return nil
+	case `"+Inf"`:
+		*f = ckptFloat(math.Inf(1))
+		return nil
+	case `"-Inf"`:
+		*f = ckptFloat(math.Inf(-1))
+		return nil
+	}
+	x, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("bad number %s", b)
+	}
+	*f = ckptFloat(x)
+	return nil
+}
+
+func ckptFloatPtr(p *float64) *ckptFloat {
+	if p == nil {
+		return nil
+	}
+	f := ckptFloat(*p)
+	return &f
+}
+
+func float64Ptr(p *ckptFloat) *float64 {
+	if p == nil {
+		return nil
+	}
+	f := float64(*p)
+	return &f
+}
+
+// Array name prefixes in the archive.
+const (
+	ckptParam = "param/"
+	ckptBest  = "best/"
+	ckptOpt   = "opt/"
+	ckptMeta  = "meta"
+)
+
+// ckptEscape makes name safe as one path segment of a zip entry: bytes
+// other than ASCII letters, digits, '_', '-' and '.' (and a leading '.')
+// become %XX. It is injective, so distinct names stay distinct.
+func ckptEscape(name string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' && i > 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+// ckptUnescape inverts ckptEscape; it rejects anything ckptEscape would
+// not have written.
+func ckptUnescape(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", fmt.Errorf("bad escape in array name %q", s)
+		}
+		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("bad escape in array name %q", s)
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	name := b.String()
+	if ckptEscape(name) != s {
+		return "", fmt.Errorf("array name %q is not in canonical form", s)
+	}
+	return name, nil
+}
+
+// ckptHash hashes arrays in the order given: name, shape and data.
+type ckptHash struct{ h hash.Hash }
+
+func (c ckptHash) add(name string, t *tensor.Tensor) error {
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(name)))
+	c.h.Write(n[:])
+	c.h.Write([]byte(name))
+	binary.LittleEndian.PutUint64(n[:], uint64(len(t.Shape())))
+	c.h.Write(n[:])
+	for _, d := range t.Shape() {
+		binary.LittleEndian.PutUint64(n[:], uint64(d))
+		c.h.Write(n[:])
+	}
+	b, err := tensor.Bytes(t)
+	if err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+	c.h.Write(n[:])
+	c.h.Write(b)
+	return nil
+}
+
+// SaveCheckpoint writes c to path atomically: the archive is built in a
+// temporary file in path's folder, synced and renamed over path, so path
+// holds either the old checkpoint or the new one, never part of one. It
+// returns an error if c's version is neither 0 nor CheckpointVersion, a
+// shape disagrees with its parameter's length or names no parameter, or
+// the file cannot be written.
+func SaveCheckpoint(path string, c *Checkpoint) error {
+	if c.Version != 0 && c.Version != CheckpointVersion {
+		return fmt.Errorf("checkpoint %s: cannot write format version %d (this infer writes %d)", path, c.Version, CheckpointVersion)
+	}
+	return saveCheckpoint(path, c, CheckpointVersion)
+}
+
+func saveCheckpoint(path string, c *Checkpoint, version int) error {
+	arrays := map[string]*tensor.Tensor{}
+	for name, data := range c.Params {
+		shape, ok := c.Shapes[name]
+		if !ok {
+			shape = []int64{int64(len(data))}
+		}
+		n, err := tensor.NumElements(shape)
+		if err != nil || n != len(data) {
+			return fmt.Errorf("checkpoint %s: parameter %s has %d values but shape %v", path, name, len(data), shape)
+		}
+		arrays[ckptParam+ckptEscape(name)] = tensor.MustNew(shape, data)
+	}
+	for name := range c.Shapes {
+		if _, ok := c.Params[name]; !ok {
+			return fmt.Errorf("checkpoint %s: shape given for %s, which is not a parameter", path, name)
+		}
+	}
+	for name, data := range c.BestParams {
+		shape := []int64{int64(len(data))}
+		if s, ok := c.Shapes[name]; ok {
+			if n, _ := tensor.NumElements(s); n == len(data) {
+				shape = s
+			}
+		}
+		arrays[ckptBest+ckptEscape(name)] = tensor.MustNew(shape, data)
+	}
+	bufNames := make([]string, 0, len(c.Optimizer.Buffers))
+	for buf, m := range c.Optimizer.Buffers {
+		bufNames = append(bufNames, buf)
+		for name, data := range m {
+			arrays[ckptOpt+ckptEscape(buf)+"/"+ckptEscape(name)] = tensor.MustNew([]int64{int64(len(data))}, data)
+		}
+	}
+	slices.Sort(bufNames)
+	names := make([]string, 0, len(arrays))
+	for name := range arrays {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	h := ckptHash{sha256.New()}
+	for _, name := range names {
+		if err := h.add(name, arrays[name]); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+	}
+	meta := checkpointMeta{
+		Format: ckptFormat, Version: version, Fingerprint: c.Fingerprint,
+		Epoch: c.Epoch, Step: c.Step,
+		Best: ckptFloat(c.Best), BestEpoch: c.BestEpoch, BadEpochs: c.BadEpochs,
+		HasBest: c.BestParams != nil, RNG: c.RNG,
+		OptName: c.Optimizer.Name, OptStep: c.Optimizer.Step, OptCounts: c.Optimizer.Counts,
+		OptBuffers: bufNames,
+		SHA256:     hex.EncodeToString(h.h.Sum(nil)),
+	}
+	if c.History != nil {
+		meta.History = make([]ckptEpoch, len(c.History))
+		for i, r := range c.History {
+			meta.History[i] = ckptEpoch{
+				Epoch: r.Epoch, TrainLoss: ckptFloat(r.TrainLoss),
+				EvalAgreement: ckptFloatPtr(r.EvalAgreement), EvalAccuracy: ckptFloatPtr(r.EvalAccuracy),
+				LR: ckptFloat(r.LR), Seconds: ckptFloat(r.Seconds),
+			}
+		}
+	}
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+
+	w, err := tensor.CreateNPZ(path, false)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	for _, name := range names {
+		if err := w.Add(name, arrays[name]); err != nil {
+			w.Abort()
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err := w.Add(ckptMeta, tensor.MustNew([]int64{int64(len(js))}, js)); err != nil {
+		w.Abort()
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	// Make the rename itself durable; best effort, the file is whole
+	// either way.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadCheckpoint reads a checkpoint written by SaveCheckpoint. It returns a
+// one-line error, naming the file, if the file is missing (wrapping
+// fs.ErrNotExist), is not a checkpoint, has another format version, or is
+// truncated or corrupt (its checksum does not match).
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("checkpoint %s does not exist: %w", path, fs.ErrNotExist)
+		}
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	corrupt := func(why string, a ...any) error {
+		return fmt.Errorf("checkpoint %s is truncated or corrupt: %s", path, fmt.Sprintf(why, a...))
+	}
+	z, err := tensor.OpenNPZ(path)
+	if err != nil {
+		return nil, corrupt("%v", ckptOneLine(err))
+	}
+	defer z.Close()
+	if !z.Has(ckptMeta) {
+		return nil, fmt.Errorf("checkpoint %s is not a training checkpoint (no meta array)", path)
+	}
+	mt, err := z.Read(ckptMeta)
+	if err != nil {
+		return nil, corrupt("%v", ckptOneLine(err))
+	}
+	if mt.DType() != tensor.Uint8 || len(mt.Shape()) != 1 {
+		return nil, corrupt("meta is %v, want a 1-D uint8 array", mt)
+	}
+	js := tensor.Values[uint8](mt)
+	var head struct {
+		Format  string `json:"format"`
+		Version int    `json:"version"`
+	}
+	if err := json.Unmarshal(js, &head); err != nil {
+		return nil, corrupt("meta: %v", err)
+	}
+	if head.Format != ckptFormat {
+		return nil, fmt.Errorf("checkpoint %s is not a training checkpoint (format %q)", path, head.Format)
+	}
+	if head.Version != CheckpointVersion {
+		return nil, fmt.Errorf("checkpoint %s has format version %d; this infer reads version %d", path, head.Version, CheckpointVersion)
+	}
+	var meta checkpointMeta
+	if err := json.Unmarshal(js, &meta); err != nil {
+		return nil, corrupt("meta: %v", err)
+	}
+
+	c := &Checkpoint{
+		Version: CheckpointVersion, Fingerprint: meta.Fingerprint,
+		Epoch: meta.Epoch, Step: meta.Step,
+		Params: map[string][]float32{}, Shapes: map[string][]int64{},
+		Optimizer: OptimizerState{Name: meta.OptName, Step: meta.OptStep, Counts: meta.OptCounts},
+		RNG:       meta.RNG, Best: float64(meta.Best), BestEpoch: meta.BestEpoch, BadEpochs: meta.BadEpochs,
+	}
+	if meta.History != nil {
+		c.History = make([]EpochRecord, len(meta.History))
+		for i, r := range meta.History {
+			c.History[i] = EpochRecord{
+				Epoch: r.Epoch, TrainLoss: float64(r.TrainLoss),
+				EvalAgreement: float64Ptr(r.EvalAgreement), EvalAccuracy: float64Ptr(r.EvalAccuracy),
+				LR: float64(r.LR), Seconds: float64(r.Seconds),
+			}
+		}
+	}
+	if meta.HasBest {
+		c.BestParams = map[string][]float32{}
+	}
+	if meta.OptBuffers != nil {
+		c.Optimizer.Buffers = map[string]map[string][]float32{}
+		for _, b := range meta.OptBuffers {
+			c.Optimizer.Buffers[b] = map[string][]float32{}
+		}
+	}
+
+	names := slices.DeleteFunc(z.Names(), func(n string) bool { return n == ckptMeta })
+	slices.Sort(names)
+	h := ckptHash{sha256.New()}
+	for _, entry := range names {
+		t, err := z.Read(entry)
+		if err != nil {
+			return nil, corrupt("%v", ckptOneLine(err))
+		}
+		if t.DType() != tensor.Float32 {
+			return nil, corrupt("array %q is %v, want float32", entry, t.DType())
+		}
+		if err := h.add(entry, t); err != nil {
+			return nil, corrupt("array %q: %v", entry, err)
+		}
+		data := tensor.Values[float32](t)
+		var name string
+		switch {
+		case strings.HasPrefix(entry, ckptParam):
+			if name, err = ckptUnescape(strings.TrimPrefix(entry, ckptParam)); err == nil {
+				c.Params[name] = data
+				c.Shapes[name] = append([]int64{}, t.Shape()...)
+			}
+		case strings.HasPrefix(entry, ckptBest) && meta.HasBest:
+			if name, err = ckptUnescape(strings.TrimPrefix(entry, ckptBest)); err == nil {
+				c.BestParams[name] = data
+			}
+		case strings.HasPrefix(entry, ckptOpt):
+			buf, pname, ok := strings.Cut(strings.TrimPrefix(entry, ckptOpt), "/")
+			if !ok {
+				err = fmt.Errorf("unexpected array %q", entry)
+				break
+			}
+			if buf, err = ckptUnescape(buf); err != nil {
+				break
+			}
+			if name, err = ckptUnescape(pname); err != nil {
+				break
+			}
+			m, ok := c.Optimizer.Buffers[buf]
+			if !ok {
+				err = fmt.Errorf("array %q belongs to no listed optimizer buffer", entry)
+				break
+			}
+			m[name] = data
+		default:
+			err = fmt.Errorf("unexpected array %q", entry)
+		}
+		if err != nil {
+			return nil, corrupt("%v", err)
+		}
+	}
+	if got := hex.EncodeToString(h.h.Sum(nil)); got != meta.SHA256 {
+		return nil, corrupt("checksum mismatch (sha256 %s, recorded %s)", got, meta.SHA256)
+	}
+	return c, nil
+}
+
+// ckptOneLine keeps an error on one line.
+func ckptOneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,195 @@
+package distill
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/infer-ml/infer/distill/autodiff"
+	"github.com/infer-ml/infer/internal/testmodels"
+	"github.com/infer-ml/infer/internal/testutil"
+	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+func randomSource(t *testing.T, m *onnxpb.ModelProto, n, batch int, seed int64, shuffle bool) dataset.Source {
+	t.Helper()
+	s, err := dataset.Open("random", dataset.SpecsFromGraph(m.Graph), dataset.Options{RandomSamples: n, BatchSize: batch, Seed: seed, Shuffle: shuffle, RandomNormal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func smallOptions(t *testing.T, student *onnxpb.ModelProto, epochs int) Options {
+	return Options{
+		Loss:      LossConfig{Kind: LossKL, Temperature: 2, Alpha: 1},
+		Optimizer: OptimizerConfig{Name: "adam", LR: 3e-3, Schedule: "constant"},
+		Epochs:    epochs, Seed: 3,
+		Session: ort.Options{IntraOpThreads: 1},
+		Train: func(seed int64) (dataset.Source, error) {
+			return dataset.Open("random", dataset.SpecsFromGraph(student.Graph), dataset.Options{RandomSamples: 256, BatchSize: 32, Seed: seed, RandomNormal: true})
+		},
+		Eval:        randomSource(t, student, 128, 32, 12, false),
+		LatencyRuns: 3,
+	}
+}
+
+// TestTrainGraphForward: the training graph computes the same student
+// output as the student itself in ONNX Runtime.
+func TestTrainGraphForward(t *testing.T) {
+	testutil.InitORT(t)
+	student := testmodels.MLP(testmodels.MLPConfig{Hidden: []int64{32}, Seed: 5})
+	p, _, err := PrepareStudent(student)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: 4, Alpha: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tg.Params) != 4 {
+		t.Fatalf("trainable %v", tg.Params)
+	}
+	src := randomSource(t, student, 8, 8, 1, false)
+	b, err := src.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := ort.NewSessionFromModel(student, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	want, err := ss.Run(b.Inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := ort.NewSessionFromModel(tg.Model, ort.Options{ExtraOutputs: []string{"logits"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	feeds := map[string]*tensor.Tensor{"input": b.Inputs["input"], teacherInput: want["logits"], softScale: scalar(1)}
+	for i, name := range tg.Params {
+		for _, in := range student.Graph.Initializer {
+			if in.Name == name {
+				x, _ := tensor.FromProto(in)
+				feeds[name] = tensor.MustNew(tg.Shapes[i], tensor.Values[float32](x))
+			}
+		}
+	}
+	got, err := ts.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tensor.AsFloat64(want["logits"])
+	c, _ := tensor.AsFloat64(got["logits"])
+	for i := range a {
+		if math.Abs(a[i]-c[i]) > 1e-5 {
+			t.Fatalf("logit %d: student %v, training graph %v", i, a[i], c[i])
+		}
+	}
+	// KL of a model with itself is zero, and so is its gradient.
+	l, _ := tensor.AsFloat64(got[lossName])
+	if math.Abs(l[0]) > 1e-5 {
+		t.Fatalf("KL(self) = %v", l[0])
+	}
+}
+
+// TestDistillLearns: an MLP student learns a different MLP teacher on
+// random inputs: its agreement rises.
+func TestDistillLearns(t *testing.T) {
+	testutil.InitORT(t)
+	teacher := testmodels.MLP(testmodels.MLPConfig{Seed: 1})
+	student := testmodels.MLP(testmodels.MLPConfig{Hidden: []int64{48}, Seed: 2})
+	res, err := Distill(teacher, student, smallOptions(t, student, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("agreement %.1f%% → %.1f%%, loss %v → %v", *res.Before.Agreement, *res.After.Agreement, res.History[0].TrainLoss, res.History[5].TrainLoss)
+	if *res.After.Agreement < *res.Before.Agreement+20 || res.History[5].TrainLoss >= res.History[0].TrainLoss {
+		t.Fatalf("agreement %.1f%% → %.1f%%, loss %v → %v", *res.Before.Agreement, *res.After.Agreement, res.History[0].TrainLoss, res.History[5].TrainLoss)
+	}
+	// The graph is the student's, only weights changed.
+	if len(res.Model.Graph.Node) != len(student.Graph.Node) || res.Model.Graph.Initializer[0].Name != student.Graph.Initializer[0].Name {
+		t.Fatal("the output graph differs from the student's")
+	}
+}
+
+// TestResumeExact: a run stopped mid-epoch and resumed from its last
+// checkpoint ends with the same weights, bit for bit, as one run.
+func TestResumeExact(t *testing.T) {
+	testutil.InitORT(t)
+	teacher := testmodels.MLP(testmodels.MLPConfig{Seed: 1})
+	student := testmodels.MLP(testmodels.MLPConfig{Hidden: []int64{24}, Seed: 2})
+	full, err := Distill(teacher, student, smallOptions(t, student, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o := smallOptions(t, student, 3)
+	o.CheckpointDir = dir
+	o.StopAfterSteps = 8 + 4 // 8 steps per epoch: killed in the middle of epoch 2
+	if _, err := Distill(teacher, student, o); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v", err)
+	}
+	o = smallOptions(t, student, 3)
+	o.CheckpointDir, o.Resume = dir, true
+	resumed, err := Distill(teacher, student, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.ResumedAt != 1 {
+		t.Fatalf("resumed after epoch %d", resumed.ResumedAt)
+	}
+	for i, a := range full.Model.Graph.Initializer {
+		b := resumed.Model.Graph.Initializer[i]
+		x, _ := tensor.FromProto(a)
+		y, _ := tensor.FromProto(b)
+		if !slices.Equal(tensor.Values[float32](x), tensor.Values[float32](y)) {
+			t.Fatalf("weight %s differs after resuming", a.Name)
+		}
+	}
+	// Another student is refused.
+	o = smallOptions(t, student, 3)
+	o.CheckpointDir, o.Resume = dir, true
+	other := testmodels.MLP(testmodels.MLPConfig{Hidden: []int64{24}, Seed: 9})
+	if _, err := Distill(teacher, other, o); err == nil || !strings.Contains(err.Error(), "another") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDistillErrors(t *testing.T) {
+	testutil.InitORT(t)
+	teacher := testmodels.MLP(testmodels.MLPConfig{Seed: 1})
+	wrong := testmodels.MLP(testmodels.MLPConfig{Classes: 7, Seed: 2})
+	if _, err := Distill(teacher, wrong, smallOptions(t, wrong, 1)); err == nil || !strings.Contains(err.Error(), "does not match the teacher") {
+		t.Fatalf("shape mismatch: %v", err)
+	}
+	// An op without a gradient rule on the path.
+	b := testmodels.NewBuilder("hardmax", 17)
+	x := b.Input("input", tensor.Float32, "N", 64)
+	w := b.Initializer("w", []int64{64, 10}, make([]float32, 640))
+	h := b.Op("MatMul", []string{x, w})
+	b.Node("Hardmax", []string{h}, []string{"logits"})
+	b.Output("logits", tensor.Float32, "N", 10)
+	s := b.Model()
+	if _, err := Distill(teacher, s, smallOptions(t, s, 1)); !errors.Is(err, autodiff.ErrNoRule) || !strings.Contains(err.Error(), "Hardmax") {
+		t.Fatalf("no rule: %v", err)
+	}
+	// A teacher input the student does not take.
+	b = testmodels.NewBuilder("renamed", 17)
+	x = b.Input("features", tensor.Float32, "N", 64)
+	w = b.Initializer("w", []int64{64, 10}, make([]float32, 640))
+	b.Node("MatMul", []string{x, w}, []string{"logits"})
+	b.Output("logits", tensor.Float32, "N", 10)
+	s = b.Model()
+	if _, err := Distill(teacher, s, smallOptions(t, s, 1)); err == nil || !strings.Contains(err.Error(), "not an input of the student") {
+		t.Fatalf("inputs: %v", err)
+	}
+}
