@@ -81,23 +81,24 @@ type EpochRecord struct {
 
 // checkpointMeta is the JSON stored in the meta array.
 type checkpointMeta struct {
-	Format      string         `json:"format"`
-	Version     int            `json:"version"`
-	Fingerprint string         `json:"fingerprint"`
-	Epoch       int            `json:"epoch"`
-	Step        int            `json:"step"`
-	Best        ckptFloat      `json:"best"`
-	BestEpoch   int            `json:"best_epoch"`
-	BadEpochs   int            `json:"bad_epochs"`
-	HasBest     bool           `json:"has_best_params"`
-	RNG         []byte         `json:"rng"`
-	History     []ckptEpoch    `json:"history"`
-	OptName     string         `json:"optimizer"`
-	OptStep     int            `json:"optimizer_step"`
-	OptCounts   map[string]int `json:"optimizer_counts"`
-	// OptBuffers lists the buffer names, so an empty buffer survives.
-	OptBuffers []string `json:"optimizer_buffers"`
-	SHA256     string   `json:"sha256"`
+	Format      string      `json:"format"`
+	Version     int         `json:"version"`
+	Fingerprint string      `json:"fingerprint"`
+	Epoch       int         `json:"epoch"`
+	Step        int         `json:"step"`
+	Best        ckptFloat   `json:"best"`
+	BestEpoch   int         `json:"best_epoch"`
+	BadEpochs   int         `json:"bad_epochs"`
+	HasBest     bool        `json:"has_best_params"`
+	RNG         []byte      `json:"rng"`
+	History     []ckptEpoch `json:"history"`
+	OptName     string      `json:"optimizer"`
+	OptStep     int         `json:"optimizer_step"`
+	// OptCounts and OptBuffers (which lists the buffers, so that an empty
+	// one survives) hold escaped names, as JSON would mangle invalid UTF-8.
+	OptCounts  map[string]int `json:"optimizer_counts"`
+	OptBuffers []string       `json:"optimizer_buffers"`
+	SHA256     string         `json:"sha256"`
 }
 
 type ckptEpoch struct {
@@ -153,7 +154,7 @@ func ckptFloatPtr(p *float64) *ckptFloat {
 	return &f
 }
 
-func float64Ptr(p *ckptFloat) *float64 {
+func ckptFloat64Ptr(p *ckptFloat) *float64 {
 	if p == nil {
 		return nil
 	}
@@ -241,10 +242,13 @@ func (c ckptHash) add(name string, t *tensor.Tensor) error {
 // SaveCheckpoint writes c to path atomically: the archive is built in a
 // temporary file in path's folder, synced and renamed over path, so path
 // holds either the old checkpoint or the new one, never part of one. It
-// returns an error if c's version is neither 0 nor CheckpointVersion, a
-// shape disagrees with its parameter's length or names no parameter, or
-// the file cannot be written.
+// returns an error if c is nil, its version is neither 0 nor
+// CheckpointVersion, a shape disagrees with its parameter's length or
+// names no parameter, or the file cannot be written.
 func SaveCheckpoint(path string, c *Checkpoint) error {
+	if c == nil {
+		return fmt.Errorf("checkpoint %s: nothing to save (nil checkpoint)", path)
+	}
 	if c.Version != 0 && c.Version != CheckpointVersion {
 		return fmt.Errorf("checkpoint %s: cannot write format version %d (this infer writes %d)", path, c.Version, CheckpointVersion)
 	}
@@ -280,7 +284,7 @@ func saveCheckpoint(path string, c *Checkpoint, version int) error {
 	}
 	bufNames := make([]string, 0, len(c.Optimizer.Buffers))
 	for buf, m := range c.Optimizer.Buffers {
-		bufNames = append(bufNames, buf)
+		bufNames = append(bufNames, ckptEscape(buf))
 		for name, data := range m {
 			arrays[ckptOpt+ckptEscape(buf)+"/"+ckptEscape(name)] = tensor.MustNew([]int64{int64(len(data))}, data)
 		}
@@ -302,9 +306,15 @@ func saveCheckpoint(path string, c *Checkpoint, version int) error {
 		Epoch: c.Epoch, Step: c.Step,
 		Best: ckptFloat(c.Best), BestEpoch: c.BestEpoch, BadEpochs: c.BadEpochs,
 		HasBest: c.BestParams != nil, RNG: c.RNG,
-		OptName: c.Optimizer.Name, OptStep: c.Optimizer.Step, OptCounts: c.Optimizer.Counts,
+		OptName: c.Optimizer.Name, OptStep: c.Optimizer.Step,
 		OptBuffers: bufNames,
 		SHA256:     hex.EncodeToString(h.h.Sum(nil)),
+	}
+	if c.Optimizer.Counts != nil {
+		meta.OptCounts = make(map[string]int, len(c.Optimizer.Counts))
+		for name, n := range c.Optimizer.Counts {
+			meta.OptCounts[ckptEscape(name)] = n
+		}
 	}
 	if c.History != nil {
 		meta.History = make([]ckptEpoch, len(c.History))
@@ -367,7 +377,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	defer z.Close()
 	if !z.Has(ckptMeta) {
-		return nil, fmt.Errorf("checkpoint %s is not a training checkpoint (no meta array)", path)
+		return nil, fmt.Errorf("checkpoint %s is not a training checkpoint, or is corrupt: it has no meta array", path)
 	}
 	mt, err := z.Read(ckptMeta)
 	if err != nil {
@@ -385,7 +395,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, corrupt("meta: %v", err)
 	}
 	if head.Format != ckptFormat {
-		return nil, fmt.Errorf("checkpoint %s is not a training checkpoint (format %q)", path, head.Format)
+		return nil, fmt.Errorf("checkpoint %s is not a training checkpoint, or is corrupt: its meta names format %q", path, head.Format)
 	}
 	if head.Version != CheckpointVersion {
 		return nil, fmt.Errorf("checkpoint %s has format version %d; this infer reads version %d", path, head.Version, CheckpointVersion)
@@ -399,7 +409,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		Version: CheckpointVersion, Fingerprint: meta.Fingerprint,
 		Epoch: meta.Epoch, Step: meta.Step,
 		Params: map[string][]float32{}, Shapes: map[string][]int64{},
-		Optimizer: OptimizerState{Name: meta.OptName, Step: meta.OptStep, Counts: meta.OptCounts},
+		Optimizer: OptimizerState{Name: meta.OptName, Step: meta.OptStep},
 		RNG:       meta.RNG, Best: float64(meta.Best), BestEpoch: meta.BestEpoch, BadEpochs: meta.BadEpochs,
 	}
 	if meta.History != nil {
@@ -407,7 +417,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		for i, r := range meta.History {
 			c.History[i] = EpochRecord{
 				Epoch: r.Epoch, TrainLoss: float64(r.TrainLoss),
-				EvalAgreement: float64Ptr(r.EvalAgreement), EvalAccuracy: float64Ptr(r.EvalAccuracy),
+				EvalAgreement: ckptFloat64Ptr(r.EvalAgreement), EvalAccuracy: ckptFloat64Ptr(r.EvalAccuracy),
 				LR: float64(r.LR), Seconds: float64(r.Seconds),
 			}
 		}
@@ -415,9 +425,23 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if meta.HasBest {
 		c.BestParams = map[string][]float32{}
 	}
+	if meta.OptCounts != nil {
+		c.Optimizer.Counts = make(map[string]int, len(meta.OptCounts))
+		for e, n := range meta.OptCounts {
+			name, err := ckptUnescape(e)
+			if err != nil {
+				return nil, corrupt("meta: %v", err)
+			}
+			c.Optimizer.Counts[name] = n
+		}
+	}
 	if meta.OptBuffers != nil {
 		c.Optimizer.Buffers = map[string]map[string][]float32{}
-		for _, b := range meta.OptBuffers {
+		for _, e := range meta.OptBuffers {
+			b, err := ckptUnescape(e)
+			if err != nil {
+				return nil, corrupt("meta: %v", err)
+			}
 			c.Optimizer.Buffers[b] = map[string][]float32{}
 		}
 	}

@@ -8,22 +8,22 @@ import (
 	"testing"
 )
 
-// closeRel reports whether got is within 1e-6 relative (or 1e-9 absolute
+// optClose reports whether got is within 1e-6 relative (or 1e-9 absolute
 // near zero) of want.
-func closeRel(got, want float64) bool {
+func optClose(got, want float64) bool {
 	return math.Abs(got-want) <= 1e-6*math.Abs(want)+1e-9
 }
 
-func checkParams(t *testing.T, label string, got []float32, want []float64) {
+func optCheck(t *testing.T, label string, got []float32, want []float64) {
 	t.Helper()
 	for i := range want {
-		if !closeRel(float64(got[i]), want[i]) {
+		if !optClose(float64(got[i]), want[i]) {
 			t.Fatalf("%s: w[%d] = %.9g, want %.9g", label, i, got[i], want[i])
 		}
 	}
 }
 
-func newOpt(t *testing.T, cfg OptimizerConfig, params ...Param) *Optimizer {
+func optNew(t *testing.T, cfg OptimizerConfig, params ...Param) *Optimizer {
 	t.Helper()
 	o, err := NewOptimizer(cfg, params)
 	if err != nil {
@@ -32,7 +32,7 @@ func newOpt(t *testing.T, cfg OptimizerConfig, params ...Param) *Optimizer {
 	return o
 }
 
-func step(t *testing.T, o *Optimizer, grads ...[]float32) (float64, float64) {
+func optStepT(t *testing.T, o *Optimizer, grads ...[]float32) (float64, float64) {
 	t.Helper()
 	n, lr, err := o.Step(grads)
 	if err != nil {
@@ -43,14 +43,14 @@ func step(t *testing.T, o *Optimizer, grads ...[]float32) (float64, float64) {
 
 func TestOptimSGD(t *testing.T) {
 	w := []float32{1, -2}
-	o := newOpt(t, OptimizerConfig{Name: "sgd", LR: 0.1}, Param{"w", w})
-	norm, lr := step(t, o, []float32{0.5, 0.25})
-	if lr != 0.1 || !closeRel(norm, math.Sqrt(0.25+0.0625)) {
+	o := optNew(t, OptimizerConfig{Name: "sgd", LR: 0.1}, Param{"w", w})
+	norm, lr := optStepT(t, o, []float32{0.5, 0.25})
+	if lr != 0.1 || !optClose(norm, math.Sqrt(0.25+0.0625)) {
 		t.Fatalf("lr %v norm %v", lr, norm)
 	}
-	checkParams(t, "step 1", w, []float64{0.95, -2.025})
-	step(t, o, []float32{-1, 0})
-	checkParams(t, "step 2", w, []float64{1.05, -2.025})
+	optCheck(t, "step 1", w, []float64{0.95, -2.025})
+	optStepT(t, o, []float32{-1, 0})
+	optCheck(t, "step 2", w, []float64{1.05, -2.025})
 	if o.Steps() != 2 || len(o.State().Buffers) != 0 {
 		t.Fatalf("steps %d, state %+v", o.Steps(), o.State())
 	}
@@ -58,28 +58,28 @@ func TestOptimSGD(t *testing.T) {
 
 func TestOptimSGDMomentum(t *testing.T) {
 	w := []float32{1}
-	o := newOpt(t, OptimizerConfig{Name: "sgd", LR: 0.1, Momentum: 0.9}, Param{"w", w})
+	o := optNew(t, OptimizerConfig{Name: "sgd", LR: 0.1, Momentum: 0.9}, Param{"w", w})
 	// buf: 1 → 0.9+0.5=1.4 → 1.26-1=0.26; w: 1-0.1 → 0.9-0.14 → 0.76-0.026.
-	step(t, o, []float32{1})
-	checkParams(t, "step 1", w, []float64{0.9})
-	step(t, o, []float32{0.5})
-	checkParams(t, "step 2", w, []float64{0.76})
-	step(t, o, []float32{-1})
-	checkParams(t, "step 3", w, []float64{0.734})
-	if b := o.State().Buffers[BufMomentum]["w"]; !closeRel(float64(b[0]), 0.26) {
+	optStepT(t, o, []float32{1})
+	optCheck(t, "step 1", w, []float64{0.9})
+	optStepT(t, o, []float32{0.5})
+	optCheck(t, "step 2", w, []float64{0.76})
+	optStepT(t, o, []float32{-1})
+	optCheck(t, "step 3", w, []float64{0.734})
+	if b := o.State().Buffers[BufMomentum]["w"]; !optClose(float64(b[0]), 0.26) {
 		t.Fatalf("momentum buffer %v, want 0.26", b)
 	}
 }
 
-// adamRef is Adam in float64 with explicit bias-corrected moments.
-type adamRef struct {
+// optAdamRef is Adam in float64 with explicit bias-corrected moments.
+type optAdamRef struct {
 	lr, b1, b2, eps, wd float64
 	decoupled           bool
 	w, m, v             []float64
 	t                   int
 }
 
-func (a *adamRef) step(g []float32) {
+func (a *optAdamRef) step(g []float32) {
 	a.t++
 	for i := range a.w {
 		d := float64(g[i])
@@ -100,16 +100,16 @@ func TestOptimAdam(t *testing.T) {
 	for _, name := range []string{"adam", "adamw"} {
 		t.Run(name, func(t *testing.T) {
 			w := []float32{2, -1, 0.5}
-			o := newOpt(t, OptimizerConfig{Name: name, LR: 0.01}, Param{"w", w})
+			o := optNew(t, OptimizerConfig{Name: name, LR: 0.01}, Param{"w", w})
 			// First step: m̂ = g, v̂ = g², so each weight moves by lr·g/(|g|+ε).
-			step(t, o, []float32{0.5, -4, 1e-3})
-			checkParams(t, "step 1", w, []float64{2 - 0.01*0.5/(0.5+1e-8), -1 + 0.01*4/(4+1e-8), 0.5 - 0.01*1e-3/(1e-3+1e-8)})
-			ref := &adamRef{lr: 0.01, b1: 0.9, b2: 0.999, eps: 1e-8, w: []float64{2, -1, 0.5}, m: make([]float64, 3), v: make([]float64, 3)}
+			optStepT(t, o, []float32{0.5, -4, 1e-3})
+			optCheck(t, "step 1", w, []float64{2 - 0.01*0.5/(0.5+1e-8), -1 + 0.01*4/(4+1e-8), 0.5 - 0.01*1e-3/(1e-3+1e-8)})
+			ref := &optAdamRef{lr: 0.01, b1: 0.9, b2: 0.999, eps: 1e-8, w: []float64{2, -1, 0.5}, m: make([]float64, 3), v: make([]float64, 3)}
 			ref.step([]float32{0.5, -4, 1e-3})
 			for i, g := range [][]float32{{0.25, 1, -2}, {-0.5, 0.5, 3}, {1, 2, 3}, {0, 0, 0}} {
-				step(t, o, g)
+				optStepT(t, o, g)
 				ref.step(g)
-				checkParams(t, "step "+string(rune('2'+i)), w, ref.w)
+				optCheck(t, "step "+string(rune('2'+i)), w, ref.w)
 			}
 		})
 	}
@@ -117,71 +117,71 @@ func TestOptimAdam(t *testing.T) {
 
 func TestOptimAdamBetas(t *testing.T) {
 	w := []float32{1, 1}
-	o := newOpt(t, OptimizerConfig{Name: "adam", LR: 0.05, Beta1: 0.5, Beta2: 0.75, Eps: 1e-3}, Param{"w", w})
-	ref := &adamRef{lr: 0.05, b1: 0.5, b2: 0.75, eps: 1e-3, w: []float64{1, 1}, m: make([]float64, 2), v: make([]float64, 2)}
+	o := optNew(t, OptimizerConfig{Name: "adam", LR: 0.05, Beta1: 0.5, Beta2: 0.75, Eps: 1e-3}, Param{"w", w})
+	ref := &optAdamRef{lr: 0.05, b1: 0.5, b2: 0.75, eps: 1e-3, w: []float64{1, 1}, m: make([]float64, 2), v: make([]float64, 2)}
 	for _, g := range [][]float32{{1, -0.1}, {0.2, 0.3}, {-1, 0.01}} {
-		step(t, o, g)
+		optStepT(t, o, g)
 		ref.step(g)
-		checkParams(t, "betas", w, ref.w)
+		optCheck(t, "betas", w, ref.w)
 	}
 }
 
 func TestOptimWeightDecay(t *testing.T) {
 	// SGD: the decay is added to the gradient: 2 - 0.1·(0.5 + 0.1·2).
 	w := []float32{2}
-	step(t, newOpt(t, OptimizerConfig{Name: "sgd", LR: 0.1, WeightDecay: 0.1}, Param{"w", w}), []float32{0.5})
-	checkParams(t, "sgd", w, []float64{1.93})
+	optStepT(t, optNew(t, OptimizerConfig{Name: "sgd", LR: 0.1, WeightDecay: 0.1}, Param{"w", w}), []float32{0.5})
+	optCheck(t, "sgd", w, []float64{1.93})
 
 	// Adam with L2: a zero gradient becomes wd·w, and the first step
 	// moves by lr in its direction.
 	w = []float32{2}
-	step(t, newOpt(t, OptimizerConfig{Name: "adam", LR: 0.01, WeightDecay: 0.1}, Param{"w", w}), []float32{0})
-	checkParams(t, "adam", w, []float64{2 - 0.01*0.2/(0.2+1e-8)})
+	optStepT(t, optNew(t, OptimizerConfig{Name: "adam", LR: 0.01, WeightDecay: 0.1}, Param{"w", w}), []float32{0})
+	optCheck(t, "adam", w, []float64{2 - 0.01*0.2/(0.2+1e-8)})
 
 	// AdamW: decoupled, w·(1 - lr·wd), and a zero gradient moves nothing.
 	w = []float32{2}
-	step(t, newOpt(t, OptimizerConfig{Name: "adamw", LR: 0.01, WeightDecay: 0.1}, Param{"w", w}), []float32{0})
-	checkParams(t, "adamw", w, []float64{2 * (1 - 0.01*0.1)})
+	optStepT(t, optNew(t, OptimizerConfig{Name: "adamw", LR: 0.01, WeightDecay: 0.1}, Param{"w", w}), []float32{0})
+	optCheck(t, "adamw", w, []float64{2 * (1 - 0.01*0.1)})
 
 	// Several AdamW steps against the reference.
 	w = []float32{2, -3}
-	o := newOpt(t, OptimizerConfig{Name: "adamw", LR: 0.01, WeightDecay: 0.5}, Param{"w", w})
-	ref := &adamRef{lr: 0.01, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.5, decoupled: true, w: []float64{2, -3}, m: make([]float64, 2), v: make([]float64, 2)}
+	o := optNew(t, OptimizerConfig{Name: "adamw", LR: 0.01, WeightDecay: 0.5}, Param{"w", w})
+	ref := &optAdamRef{lr: 0.01, b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.5, decoupled: true, w: []float64{2, -3}, m: make([]float64, 2), v: make([]float64, 2)}
 	for _, g := range [][]float32{{1, 1}, {-0.5, 2}, {0.1, -0.1}} {
-		step(t, o, g)
+		optStepT(t, o, g)
 		ref.step(g)
-		checkParams(t, "adamw steps", w, ref.w)
+		optCheck(t, "adamw steps", w, ref.w)
 	}
 }
 
 func TestOptimClipNorm(t *testing.T) {
 	a, b := []float32{0}, []float32{0}
 	g1, g2 := []float32{3}, []float32{4}
-	o := newOpt(t, OptimizerConfig{Name: "sgd", LR: 1, ClipNorm: 1}, Param{"a", a}, Param{"b", b})
-	norm, _ := step(t, o, g1, g2)
+	o := optNew(t, OptimizerConfig{Name: "sgd", LR: 1, ClipNorm: 1}, Param{"a", a}, Param{"b", b})
+	norm, _ := optStepT(t, o, g1, g2)
 	if norm != 5 {
 		t.Fatalf("norm %v, want 5 (before clipping)", norm)
 	}
-	checkParams(t, "clipped", slices.Concat(a, b), []float64{-0.6, -0.8})
+	optCheck(t, "clipped", slices.Concat(a, b), []float64{-0.6, -0.8})
 	if g1[0] != 3 || g2[0] != 4 {
 		t.Fatalf("the gradients were modified: %v %v", g1, g2)
 	}
 	// Below the limit nothing is scaled.
-	norm, _ = step(t, o, []float32{0.3}, []float32{0.4})
-	if !closeRel(norm, 0.5) {
+	norm, _ = optStepT(t, o, []float32{0.3}, []float32{0.4})
+	if !optClose(norm, 0.5) {
 		t.Fatalf("norm %v, want 0.5", norm)
 	}
-	checkParams(t, "unclipped", slices.Concat(a, b), []float64{-0.9, -1.2})
+	optCheck(t, "unclipped", slices.Concat(a, b), []float64{-0.9, -1.2})
 }
 
 func TestOptimNilGrad(t *testing.T) {
 	a, b := []float32{1}, []float32{1}
-	o := newOpt(t, OptimizerConfig{Name: "adam", LR: 0.1}, Param{"a", a}, Param{"b", b})
-	step(t, o, []float32{1}, nil)
-	step(t, o, nil, []float32{1})
+	o := optNew(t, OptimizerConfig{Name: "adam", LR: 0.1}, Param{"a", a}, Param{"b", b})
+	optStepT(t, o, []float32{1}, nil)
+	optStepT(t, o, nil, []float32{1})
 	// b's first update is bias-corrected as a first step: it moves by lr.
-	checkParams(t, "a", a, []float64{0.9})
-	checkParams(t, "b", b, []float64{0.9})
+	optCheck(t, "a", a, []float64{0.9})
+	optCheck(t, "b", b, []float64{0.9})
 	s := o.State()
 	if s.Step != 2 || s.Counts["a"] != 1 || s.Counts["b"] != 1 {
 		t.Fatalf("state %+v", s)
@@ -189,7 +189,7 @@ func TestOptimNilGrad(t *testing.T) {
 }
 
 func TestOptimSchedule(t *testing.T) {
-	o := newOpt(t, OptimizerConfig{Name: "sgd", LR: 1, Schedule: "cosine", WarmupSteps: 4, TotalSteps: 12, MinLR: 0.1})
+	o := optNew(t, OptimizerConfig{Name: "sgd", LR: 1, Schedule: "cosine", WarmupSteps: 4, TotalSteps: 12, MinLR: 0.1})
 	for _, c := range []struct {
 		step int
 		want float64
@@ -198,30 +198,30 @@ func TestOptimSchedule(t *testing.T) {
 		{6, 0.1 + 0.9*(1+math.Cos(math.Pi/4))/2},
 		{8, 0.55}, {12, 0.1}, {1000, 0.1},
 	} {
-		if got := o.LR(c.step); !closeRel(got, c.want) {
+		if got := o.LR(c.step); !optClose(got, c.want) {
 			t.Errorf("cosine LR(%d) = %v, want %v", c.step, got, c.want)
 		}
 	}
-	o = newOpt(t, OptimizerConfig{Name: "adam", LR: 0.3, WarmupSteps: 3})
+	o = optNew(t, OptimizerConfig{Name: "adam", LR: 0.3, WarmupSteps: 3})
 	for s, want := range []float64{0.1, 0.2, 0.3, 0.3, 0.3} {
-		if got := o.LR(s); !closeRel(got, want) {
+		if got := o.LR(s); !optClose(got, want) {
 			t.Errorf("constant LR(%d) = %v, want %v", s, got, want)
 		}
 	}
 	// Step uses LR(Steps()) and reports it.
 	w := []float32{0}
-	o = newOpt(t, OptimizerConfig{Name: "sgd", LR: 1, WarmupSteps: 2}, Param{"w", w})
-	if _, lr := step(t, o, []float32{1}); lr != 0.5 {
+	o = optNew(t, OptimizerConfig{Name: "sgd", LR: 1, WarmupSteps: 2}, Param{"w", w})
+	if _, lr := optStepT(t, o, []float32{1}); lr != 0.5 {
 		t.Fatalf("first step lr %v, want 0.5", lr)
 	}
-	if _, lr := step(t, o, []float32{1}); lr != 1 {
+	if _, lr := optStepT(t, o, []float32{1}); lr != 1 {
 		t.Fatalf("second step lr %v, want 1", lr)
 	}
-	checkParams(t, "warm-up", w, []float64{-1.5})
+	optCheck(t, "warm-up", w, []float64{-1.5})
 }
 
-// quadratic returns the gradient of Σ(w−c)².
-func quadratic(w, c []float32) []float32 {
+// optQuadGrad returns the gradient of Σ(w−c)².
+func optQuadGrad(w, c []float32) []float32 {
 	g := make([]float32, len(w))
 	for i := range w {
 		g[i] = 2 * (w[i] - c[i])
@@ -239,9 +239,9 @@ func TestOptimQuadratic(t *testing.T) {
 		{Name: "adamw", LR: 0.1, Schedule: "cosine", WarmupSteps: 50, TotalSteps: 1000},
 	} {
 		w := []float32{0, 0, 0, 0}
-		o := newOpt(t, cfg, Param{"w", w})
+		o := optNew(t, cfg, Param{"w", w})
 		for range 1000 {
-			step(t, o, quadratic(w, c))
+			optStepT(t, o, optQuadGrad(w, c))
 		}
 		for i := range w {
 			if math.Abs(float64(w[i]-c[i])) > 1e-3 {
@@ -252,9 +252,9 @@ func TestOptimQuadratic(t *testing.T) {
 	}
 }
 
-// randomGrads returns seeded gradients for params, with nil for a
+// optRandGrads returns seeded gradients for params, with nil for a
 // parameter the step skips.
-func randomGrads(r *rand.Rand, params []Param, skip int) [][]float32 {
+func optRandGrads(r *rand.Rand, params []Param, skip int) [][]float32 {
 	grads := make([][]float32, len(params))
 	for i, p := range params {
 		if i == skip {
@@ -268,7 +268,7 @@ func randomGrads(r *rand.Rand, params []Param, skip int) [][]float32 {
 	return grads
 }
 
-func makeParams(sizes ...int) []Param {
+func optParams(sizes ...int) []Param {
 	r := rand.New(rand.NewPCG(1, 2))
 	params := make([]Param, len(sizes))
 	for i, n := range sizes {
@@ -281,7 +281,7 @@ func makeParams(sizes ...int) []Param {
 	return params
 }
 
-func cloneParams(ps []Param) []Param {
+func optCloneParams(ps []Param) []Param {
 	out := make([]Param, len(ps))
 	for i, p := range ps {
 		out[i] = Param{p.Name, slices.Clone(p.Data)}
@@ -289,7 +289,7 @@ func cloneParams(ps []Param) []Param {
 	return out
 }
 
-func sameBits(a, b []float32) bool {
+func optSameBits(a, b []float32) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -301,7 +301,7 @@ func sameBits(a, b []float32) bool {
 	return true
 }
 
-var resumeConfigs = []OptimizerConfig{
+var optResumeConfigs = []OptimizerConfig{
 	{Name: "sgd", LR: 0.01, WeightDecay: 0.01},
 	{Name: "sgd", LR: 0.01, Momentum: 0.9, ClipNorm: 1},
 	{Name: "adam", LR: 0.01, WeightDecay: 0.01, Schedule: "cosine", WarmupSteps: 2, TotalSteps: 10},
@@ -309,28 +309,28 @@ var resumeConfigs = []OptimizerConfig{
 }
 
 func TestOptimStateRestore(t *testing.T) {
-	for _, cfg := range resumeConfigs {
+	for _, cfg := range optResumeConfigs {
 		t.Run(cfg.Name, func(t *testing.T) {
 			grads := func(s int, params []Param) [][]float32 {
-				return randomGrads(rand.New(rand.NewPCG(uint64(s), 7)), params, s%3)
+				return optRandGrads(rand.New(rand.NewPCG(uint64(s), 7)), params, s%3)
 			}
-			full := makeParams(5, 3, 7)
-			o := newOpt(t, cfg, full...)
+			full := optParams(5, 3, 7)
+			o := optNew(t, cfg, full...)
 			for s := range 8 {
-				step(t, o, grads(s, full)...)
+				optStepT(t, o, grads(s, full)...)
 			}
 
-			part := makeParams(5, 3, 7)
-			o1 := newOpt(t, cfg, part...)
+			part := optParams(5, 3, 7)
+			o1 := optNew(t, cfg, part...)
 			for s := range 3 {
-				step(t, o1, grads(s, part)...)
+				optStepT(t, o1, grads(s, part)...)
 			}
 			st := o1.State()
-			snap := cloneParams(part)
+			snap := optCloneParams(part)
 			// The state is a copy: a later step must not change it.
-			step(t, o1, grads(3, part)...)
+			optStepT(t, o1, grads(3, part)...)
 
-			o3 := newOpt(t, cfg, snap...)
+			o3 := optNew(t, cfg, snap...)
 			if err := o3.Restore(st); err != nil {
 				t.Fatal(err)
 			}
@@ -338,10 +338,10 @@ func TestOptimStateRestore(t *testing.T) {
 				t.Fatalf("restored steps %d", o3.Steps())
 			}
 			for s := 3; s < 8; s++ {
-				step(t, o3, grads(s, snap)...)
+				optStepT(t, o3, grads(s, snap)...)
 			}
 			for i := range full {
-				if !sameBits(full[i].Data, snap[i].Data) {
+				if !optSameBits(full[i].Data, snap[i].Data) {
 					t.Fatalf("parameter %s differs after resume", full[i].Name)
 				}
 			}
@@ -351,7 +351,7 @@ func TestOptimStateRestore(t *testing.T) {
 			}
 			for k, m := range a.Buffers {
 				for name, v := range m {
-					if !sameBits(v, b.Buffers[k][name]) {
+					if !optSameBits(v, b.Buffers[k][name]) {
 						t.Fatalf("buffer %s of %s differs", k, name)
 					}
 				}
@@ -366,9 +366,9 @@ func TestOptimStateRestore(t *testing.T) {
 }
 
 func TestOptimRestoreErrors(t *testing.T) {
-	ps := makeParams(4, 2)
-	adam := newOpt(t, OptimizerConfig{Name: "adam", LR: 0.1}, ps...)
-	step(t, adam, randomGrads(rand.New(rand.NewPCG(1, 1)), ps, -1)...)
+	ps := optParams(4, 2)
+	adam := optNew(t, OptimizerConfig{Name: "adam", LR: 0.1}, ps...)
+	optStepT(t, adam, optRandGrads(rand.New(rand.NewPCG(1, 1)), ps, -1)...)
 	good := adam.State()
 	mutate := func(f func(s *OptimizerState)) OptimizerState {
 		s := adam.State()
@@ -389,7 +389,7 @@ func TestOptimRestoreErrors(t *testing.T) {
 		{"missing count", mutate(func(s *OptimizerState) { delete(s.Counts, "pa") }), "counts"},
 		{"negative step", mutate(func(s *OptimizerState) { s.Step = -1 }), "negative"},
 	} {
-		fresh := newOpt(t, OptimizerConfig{Name: "adam", LR: 0.1}, cloneParams(ps)...)
+		fresh := optNew(t, OptimizerConfig{Name: "adam", LR: 0.1}, optCloneParams(ps)...)
 		err := fresh.Restore(c.s)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err %v, want %q", c.name, err, c.want)
@@ -398,18 +398,18 @@ func TestOptimRestoreErrors(t *testing.T) {
 			t.Errorf("%s: a failed Restore changed the step count", c.name)
 		}
 	}
-	if err := newOpt(t, OptimizerConfig{Name: "adam", LR: 0.1}, cloneParams(ps)...).Restore(good); err != nil {
+	if err := optNew(t, OptimizerConfig{Name: "adam", LR: 0.1}, optCloneParams(ps)...).Restore(good); err != nil {
 		t.Fatal(err)
 	}
-	sgd := newOpt(t, OptimizerConfig{Name: "sgd", LR: 0.1, Momentum: 0.5}, cloneParams(ps)...)
-	if err := newOpt(t, OptimizerConfig{Name: "sgd", LR: 0.1}, cloneParams(ps)...).Restore(sgd.State()); err == nil {
+	sgd := optNew(t, OptimizerConfig{Name: "sgd", LR: 0.1, Momentum: 0.5}, optCloneParams(ps)...)
+	if err := optNew(t, OptimizerConfig{Name: "sgd", LR: 0.1}, optCloneParams(ps)...).Restore(sgd.State()); err == nil {
 		t.Error("plain SGD accepted a momentum state")
 	}
 }
 
 func TestOptimStepErrors(t *testing.T) {
 	w := []float32{1, 2}
-	o := newOpt(t, OptimizerConfig{Name: "sgd", LR: 0.1}, Param{"w", w})
+	o := optNew(t, OptimizerConfig{Name: "sgd", LR: 0.1}, Param{"w", w})
 	if _, _, err := o.Step(nil); err == nil || !strings.Contains(err.Error(), "0 gradients for 1") {
 		t.Errorf("no gradients: %v", err)
 	}
@@ -440,23 +440,23 @@ func TestOptimParallelDeterministic(t *testing.T) {
 		t.Skip("large buffers")
 	}
 	sizes := []int{optParallelMin + 12345, 3*optChunk + 1, 17}
-	for _, cfg := range resumeConfigs {
+	for _, cfg := range optResumeConfigs {
 		var results [][]Param
 		var norms []float64
 		for _, workers := range []int{1, 8} {
-			ps := makeParams(sizes...)
-			o := newOpt(t, cfg, ps...)
+			ps := optParams(sizes...)
+			o := optNew(t, cfg, ps...)
 			o.workers = workers
 			var ns []float64
 			for s := range 3 {
-				n, _ := step(t, o, randomGrads(rand.New(rand.NewPCG(uint64(s), 3)), ps, -1)...)
+				n, _ := optStepT(t, o, optRandGrads(rand.New(rand.NewPCG(uint64(s), 3)), ps, -1)...)
 				ns = append(ns, n)
 			}
 			results = append(results, ps)
 			norms = append(norms, ns...)
 		}
 		for i := range sizes {
-			if !sameBits(results[0][i].Data, results[1][i].Data) {
+			if !optSameBits(results[0][i].Data, results[1][i].Data) {
 				t.Fatalf("%s: parameter %d differs between 1 and 8 workers", cfg.Name, i)
 			}
 		}

@@ -34,6 +34,14 @@ func newTeacherRunner(s *ort.Session, output string, student *onnxpb.ModelProto)
 		if _, ok := studentInputs[in.Name]; !ok {
 			return nil, fmt.Errorf("the teacher's input %q is not an input of the student, so the data cannot feed both (inputs must share names)", in.Name)
 		}
+		ss := studentInputs[in.Name]
+		same := len(ss) == len(in.Shape)
+		for i := 1; same && i < len(ss); i++ {
+			same = ss[i] < 0 || in.Shape[i] < 0 || ss[i] == in.Shape[i]
+		}
+		if ss != nil && !same {
+			return nil, fmt.Errorf("the teacher's input %q is %s but the student's is %s, so the data cannot feed both", in.Name, dims(in.Shape), dims(ss))
+		}
 		r.inputs = append(r.inputs, in.Name)
 		if len(in.Shape) > 0 && in.Shape[0] > 0 {
 			r.batch = in.Shape[0]

@@ -19,7 +19,6 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
-	"github.com/infer-ml/infer/prune"
 )
 
 // Options of `infer distill`.
@@ -256,7 +255,7 @@ func Run(opts *Options) error {
 	studentInfo := FileInfo{Path: opts.Student}
 	var notes []string
 	if opts.FromTeacher {
-		s, n, err := StudentFromTeacher(teacher.Proto, opts.Width)
+		s, n, err := distill.StudentFromTeacher(teacher.Proto, opts.Width)
 		if err != nil {
 			return err
 		}
@@ -361,27 +360,6 @@ func Run(opts *Options) error {
 	}
 	printReport(opts.IO.Out, rep)
 	return nil
-}
-
-// StudentFromTeacher channel-prunes the teacher to keep width of its
-// channels.
-func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.ModelProto, []string, error) {
-	s, notes, err := prune.Prepare(teacher, prune.Channel, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := prune.PruneChannels(s, prune.ChannelOptions{Sparsity: 1 - width})
-	if err != nil {
-		return nil, nil, fmt.Errorf("--student-from-teacher: %w", err)
-	}
-	pruned := 0
-	for _, g := range r.Groups {
-		if g.Kept < g.Channels {
-			pruned++
-		}
-	}
-	notes = append(notes, fmt.Sprintf("student: the teacher with %d channel groups pruned to %.0f%% of their channels", pruned, 100*width))
-	return s, notes, nil
 }
 
 func fixedBatch(m *onnxpb.ModelProto) int64 {
