@@ -9,17 +9,13 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // Latency is a quick p50 in milliseconds of m on the first batch of src
 // (5 warm-up runs, then runs timed runs; 0 means 50), for the reports of
 // the optimizing commands. `infer bench` measures properly.
 func Latency(m *onnxpb.ModelProto, so ort.Options, src dataset.Source, runs int) (float64, error) {
-	s, err := ort.NewSessionFromModel(m, so)
-	if err != nil {
-		return 0, err
-	}
-	defer s.Close()
 	if err := src.Reset(); err != nil {
 		return 0, err
 	}
@@ -30,7 +26,17 @@ func Latency(m *onnxpb.ModelProto, so ort.Options, src dataset.Source, runs int)
 	if err != nil {
 		return 0, err
 	}
-	p, err := s.Prepare(b.Inputs)
+	return LatencyOn(m, so, b.Inputs, runs)
+}
+
+// LatencyOn is Latency on the given inputs.
+func LatencyOn(m *onnxpb.ModelProto, so ort.Options, inputs map[string]*tensor.Tensor, runs int) (float64, error) {
+	s, err := ort.NewSessionFromModel(m, so)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	p, err := s.Prepare(inputs)
 	if err != nil {
 		return 0, err
 	}

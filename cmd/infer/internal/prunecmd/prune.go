@@ -235,6 +235,9 @@ func plan(o *Options) (prune.Options, error) {
 	if o.Finetune && (o.Data.Data == "" || o.Data.Data == "random") {
 		return po, cmdutil.Usagef("--finetune needs --data: the inputs the pruned model learns the original's answers on")
 	}
+	if o.Finetune && p.Kind != "channel" {
+		return po, cmdutil.Usagef("--finetune applies to --pattern channel: training would refill the zeros of %s pruning (no sparsity mask is kept yet)", p)
+	}
 	if o.Finetune && (o.FinetuneEpochs < 1 || !(o.FinetuneLR > 0)) {
 		return po, cmdutil.Usagef("--finetune-epochs must be at least 1 and --finetune-lr positive")
 	}

@@ -97,6 +97,8 @@ func TestPruneUsageErrors(t *testing.T) {
 		{[]string{"--norm", "l3", "--pattern", "channel"}, 2, "l1 or l2"},
 		{[]string{"--plot", "x.png"}, 2, "--analyze"},
 		{[]string{"--auto", "--scope", "global"}, 2, "--auto"},
+		{[]string{"--finetune", "--data", "x.npz"}, 2, "--pattern channel"},
+		{[]string{"--pattern", "channel", "--finetune"}, 2, "--finetune needs --data"},
 		{[]string{"--op-types", "LSTM", "--dry-run"}, 1, "nothing to prune"},
 	} {
 		r := infer(t, append([]string{"prune", m}, c.args...)...)
