@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
+	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 )
 
@@ -121,5 +124,47 @@ func CheckOutput(path string, force bool, inputs []string) error {
 	if !force {
 		return fmt.Errorf("%s exists (use --force to replace it)", path)
 	}
+	return nil
+}
+
+// SaveModel writes m to out atomically (refusing to replace inputs, and an
+// existing file without force) and loads it back, so what is reported
+// (sha256, size) is what is on disk. It returns the reloaded model and
+// the bytes written, external data included.
+func SaveModel(m *onnxpb.ModelProto, out string, force bool, inputs []string) (*onnx.Model, int64, error) {
+	sr, err := onnx.Save(m, out, onnx.SaveOptions{Force: force, Inputs: inputs})
+	if err != nil {
+		return nil, 0, err
+	}
+	written, err := onnx.Load(out, onnx.LoadOptions{})
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading back %s: %w", out, err)
+	}
+	return written, sr.Bytes + sr.ExternalSize, nil
+}
+
+// WriteReport writes v as indented JSON to path atomically; "" does
+// nothing.
+func WriteReport(path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	var b strings.Builder
+	if err := WriteJSON(&b, v); err != nil {
+		return err
+	}
+	return onnx.WriteFileAtomic(path, []byte(b.String()))
+}
+
+// Finish prints the notes on stderr ("infer: VERB: note"), then the report
+// as JSON or through print.
+func Finish(s *IOStreams, verb string, notes []string, asJSON bool, rep any, print func(io.Writer)) error {
+	for _, n := range notes {
+		fmt.Fprintf(s.ErrOut, "infer: %s: %s\n", verb, n)
+	}
+	if asJSON {
+		return WriteJSON(s.Out, rep)
+	}
+	print(s.Out)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/progress"
 )
@@ -183,4 +184,16 @@ func (b *bar) Done() {
 		b.b.Finish()
 		b.b = nil
 	}
+}
+
+// FixedBatch is the fixed first dimension of a model's first input that
+// has one (an export for batch 1), or 0 when the batch size may vary.
+func FixedBatch(m *onnxpb.ModelProto) int64 {
+	for _, in := range m.GetGraph().GetInput() {
+		d := in.GetType().GetTensorType().GetShape().GetDim()
+		if len(d) > 0 && d[0].GetDimParam() == "" && d[0].GetDimValue() > 0 {
+			return d[0].GetDimValue()
+		}
+	}
+	return 0
 }

@@ -273,7 +273,7 @@ func Run(opts *Options) error {
 	specs := dataset.SpecsFromGraph(student.GetGraph())
 	shapes, _ := dataset.ParseShapes(opts.Shapes)
 	base := dataset.Options{BatchSize: opts.BatchSize, Shapes: shapes}
-	if fixed := fixedBatch(student); fixed > 0 && fixed != int64(opts.BatchSize) {
+	if fixed := cmdutil.FixedBatch(student); fixed > 0 && fixed != int64(opts.BatchSize) {
 		base.BatchSize = int(fixed)
 		if opts.Changed != nil && opts.Changed("batch-size") {
 			return cmdutil.Usagef("the student takes batches of exactly %d; --batch-size %d cannot feed it", fixed, opts.BatchSize)
@@ -334,42 +334,15 @@ func Run(opts *Options) error {
 		Teacher: FileInfo{Path: opts.Teacher, SHA256: teacher.SHA256, Bytes: teacher.FileBytes + teacher.ExternalBytes, Params: floatParams(teacher.Proto)},
 		Student: studentInfo, Options: optionsEcho(opts, do), Result: res,
 	}
-	sr, err := onnx.Save(res.Model, out, onnx.SaveOptions{Force: opts.Force, Inputs: inputs})
+	written, size, err := cmdutil.SaveModel(res.Model, out, opts.Force, inputs)
 	if err != nil {
 		return err
 	}
-	written, err := onnx.Load(out, onnx.LoadOptions{})
-	if err != nil {
-		return fmt.Errorf("reading back %s: %w", out, err)
+	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size, Params: floatParams(written.Proto)}
+	if err := cmdutil.WriteReport(opts.Report, rep); err != nil {
+		return err
 	}
-	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: sr.Bytes + sr.ExternalSize, Params: floatParams(written.Proto)}
-	if opts.Report != "" {
-		var b strings.Builder
-		if err := cmdutil.WriteJSON(&b, rep); err != nil {
-			return err
-		}
-		if err := onnx.WriteFileAtomic(opts.Report, []byte(b.String())); err != nil {
-			return err
-		}
-	}
-	for _, n := range res.Notes {
-		fmt.Fprintf(opts.IO.ErrOut, "infer: distill: %s\n", n)
-	}
-	if opts.JSON {
-		return cmdutil.WriteJSON(opts.IO.Out, rep)
-	}
-	printReport(opts.IO.Out, rep)
-	return nil
-}
-
-func fixedBatch(m *onnxpb.ModelProto) int64 {
-	for _, in := range m.GetGraph().GetInput() {
-		d := in.GetType().GetTensorType().GetShape().GetDim()
-		if len(d) > 0 && d[0].GetDimParam() == "" && d[0].GetDimValue() > 0 {
-			return d[0].GetDimValue()
-		}
-	}
-	return 0
+	return cmdutil.Finish(opts.IO, "distill", res.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep) })
 }
 
 func floatParams(m *onnxpb.ModelProto) int64 {

@@ -19,7 +19,6 @@ import (
 	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
-	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/prune"
 )
 
@@ -359,34 +358,17 @@ func Run(opts *Options) error {
 		rep.Plot = opts.Plot
 	}
 	if writesModel {
-		sr, err := onnx.Save(res.Model, out, onnx.SaveOptions{Force: opts.Force, Inputs: []string{opts.Model}})
+		written, size, err := cmdutil.SaveModel(res.Model, out, opts.Force, []string{opts.Model})
 		if err != nil {
 			return err
 		}
-		written, err := onnx.Load(out, onnx.LoadOptions{})
-		if err != nil {
-			return fmt.Errorf("reading back %s: %w", out, err)
-		}
-		rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: sr.Bytes + sr.ExternalSize}
+		rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size}
 	}
-	if opts.Report != "" {
-		var b strings.Builder
-		if err := cmdutil.WriteJSON(&b, rep); err != nil {
-			return err
-		}
-		if err := onnx.WriteFileAtomic(opts.Report, []byte(b.String())); err != nil {
-			return err
-		}
+	if err := cmdutil.WriteReport(opts.Report, rep); err != nil {
+		return err
 	}
-	for _, n := range res.Notes {
-		fmt.Fprintf(opts.IO.ErrOut, "infer: prune: %s\n", n)
-	}
-	if opts.JSON {
-		if err := cmdutil.WriteJSON(opts.IO.Out, rep); err != nil {
-			return err
-		}
-	} else {
-		printReport(opts.IO.Out, rep)
+	if err := cmdutil.Finish(opts.IO, "prune", res.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep) }); err != nil {
+		return err
 	}
 	if writesModel && !res.GateMet {
 		return cmdutil.Gatef("%s; the pruned model was written to %s", res.GateSummary, out)
@@ -630,7 +612,7 @@ func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Resul
 		batch = 64
 	}
 	base := dataset.Options{BatchSize: batch, Shapes: shapes, Limit: opts.Data.Limit, Offset: opts.Data.Offset}
-	if f := fixedBatch(res.Model); f > 0 {
+	if f := cmdutil.FixedBatch(res.Model); f > 0 {
 		base.BatchSize = int(f)
 	}
 	do := distill.Options{
@@ -668,14 +650,4 @@ func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Resul
 	last := dres.History[len(dres.History)-1]
 	res.Notes = append(res.Notes, fmt.Sprintf("fine-tuned by distillation from the original: %d epochs, %d steps, final training loss %.4f", len(dres.History), dres.Steps, last.TrainLoss))
 	return nil
-}
-
-func fixedBatch(m *onnxpb.ModelProto) int64 {
-	for _, in := range m.GetGraph().GetInput() {
-		d := in.GetType().GetTensorType().GetShape().GetDim()
-		if len(d) > 0 && d[0].GetDimParam() == "" && d[0].GetDimValue() > 0 {
-			return d[0].GetDimValue()
-		}
-	}
-	return 0
 }

@@ -327,33 +327,16 @@ func Run(opts *Options) error {
 		}
 		rep.CalibrationOut = opts.SaveCalibration
 	}
-	sr, err := onnx.Save(res.Model, out, onnx.SaveOptions{Force: opts.Force, Inputs: []string{opts.Model}})
+	written, size, err := cmdutil.SaveModel(res.Model, out, opts.Force, []string{opts.Model})
 	if err != nil {
 		return err
 	}
-	written, err := onnx.Load(out, onnx.LoadOptions{})
-	if err != nil {
-		return fmt.Errorf("reading back %s: %w", out, err)
+	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size, Params: params(written.Proto)}
+	if err := cmdutil.WriteReport(opts.Report, rep); err != nil {
+		return err
 	}
-	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: sr.Bytes + sr.ExternalSize, Params: params(written.Proto)}
-	if opts.Report != "" {
-		var b strings.Builder
-		if err := cmdutil.WriteJSON(&b, rep); err != nil {
-			return err
-		}
-		if err := onnx.WriteFileAtomic(opts.Report, []byte(b.String())); err != nil {
-			return err
-		}
-	}
-	for _, n := range rep.Notes {
-		fmt.Fprintf(opts.IO.ErrOut, "infer: quantize: %s\n", n)
-	}
-	if opts.JSON {
-		if err := cmdutil.WriteJSON(opts.IO.Out, rep); err != nil {
-			return err
-		}
-	} else {
-		printReport(opts.IO.Out, rep, opts.DebugLayers)
+	if err := cmdutil.Finish(opts.IO, "quantize", rep.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep, opts.DebugLayers) }); err != nil {
+		return err
 	}
 	if !res.GateMet {
 		return cmdutil.Gatef("%s; the best model found was written to %s", res.GateSummary, out)
