@@ -11,6 +11,7 @@ import (
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
@@ -191,5 +192,44 @@ func TestDistillErrors(t *testing.T) {
 	s = b.Model()
 	if _, err := Distill(teacher, s, smallOptions(t, s, 1)); err == nil || !strings.Contains(err.Error(), "not an input of the student") {
 		t.Fatalf("inputs: %v", err)
+	}
+}
+
+// TestStudentFromTeacherMNIST: half the zoo model's channels, and a batch
+// dimension that varies although the export fixes it at 1.
+func TestStudentFromTeacherMNIST(t *testing.T) {
+	testutil.InitORT(t)
+	teacher, err := onnx.Load(testutil.Fixture(t, "mnist/model.onnx"), onnx.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := StudentFromTeacher(teacher.Proto, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Graph.Input[0].Type.GetTensorType().Shape.Dim[0]; d.GetDimParam() == "" {
+		t.Fatalf("batch dimension still fixed: %v", d)
+	}
+	src := randomSource(t, s, 4, 4, 1, false)
+	b, _ := src.Next()
+	ss, err := ort.NewSessionFromModel(s, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	out, err := ss.Run(b.Inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh := out[s.Graph.Output[0].Name].Shape(); sh[0] != 4 || sh[1] != 10 {
+		t.Fatalf("output shape %v", sh)
+	}
+	for _, in := range s.Graph.Initializer {
+		if len(in.Dims) == 4 && in.Dims[0] != 4 && in.Dims[0] != 8 {
+			t.Fatalf("conv weight %s %v: not half the channels", in.Name, in.Dims)
+		}
+	}
+	if _, _, err := StudentFromTeacher(teacher.Proto, 1); err == nil {
+		t.Fatal("width 1 accepted")
 	}
 }
