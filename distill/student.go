@@ -36,20 +36,20 @@ func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.Mode
 		}
 	}
 	notes = append(notes, fmt.Sprintf("student: the teacher with %d channel groups pruned to %.0f%% of their channels", pruned, 100*width))
-	if d, ok := dynamicBatch(s); ok {
+	if d, ok := DynamicBatch(s); ok {
 		s = d
 		notes = append(notes, "student: the teacher's export fixes the batch at 1; the student takes any batch size (checked in ONNX Runtime)")
 	}
 	return s, notes, nil
 }
 
-// dynamicBatch returns a copy of m whose batch dimension may vary, when m
+// DynamicBatch returns a copy of m whose batch dimension may vary, when m
 // was exported for a fixed batch b (graph inputs and outputs with first
 // dimension b, Reshape constants starting with b): the dimensions become
 // symbolic and those Reshape entries 0 (copy the batch). The copy is
 // used only when ONNX Runtime shows it is the same function: a batch of
 // two random samples gives, row by row, what two batches of one give.
-func dynamicBatch(m *onnxpb.ModelProto) (*onnxpb.ModelProto, bool) {
+func DynamicBatch(m *onnxpb.ModelProto) (*onnxpb.ModelProto, bool) {
 	g := m.GetGraph()
 	var b int64
 	for _, in := range g.GetInput() {

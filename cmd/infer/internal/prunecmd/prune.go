@@ -18,7 +18,9 @@ import (
 	"github.com/infer-ml/infer/distill"
 	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/prune"
 )
 
@@ -51,6 +53,7 @@ type Options struct {
 	Finetune        bool
 	FinetuneEpochs  int
 	FinetuneLR      float64
+	FinetuneBatch   int
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -124,6 +127,7 @@ sparsities that reach --sparsity overall with the least measured loss.`,
 	fl.BoolVar(&opts.Finetune, "finetune", false, "recover accuracy by distilling the original into the pruned model on --data (as infer distill)")
 	fl.IntVar(&opts.FinetuneEpochs, "finetune-epochs", 5, "with --finetune: epochs over --data")
 	fl.Float64Var(&opts.FinetuneLR, "finetune-lr", 1e-3, "with --finetune: Adam learning rate")
+	fl.IntVar(&opts.FinetuneBatch, "finetune-batch-size", 32, "with --finetune: samples per training step")
 	return cmd
 }
 
@@ -228,8 +232,8 @@ func plan(o *Options) (prune.Options, error) {
 			return po, cmdutil.Usagef("--plot %s: want a .png or .svg file", o.Plot)
 		}
 	}
-	if (changed("finetune-epochs") || changed("finetune-lr")) && !o.Finetune {
-		return po, cmdutil.Usagef("--finetune-epochs and --finetune-lr apply to --finetune")
+	if (changed("finetune-epochs") || changed("finetune-lr") || changed("finetune-batch-size")) && !o.Finetune {
+		return po, cmdutil.Usagef("--finetune-epochs, --finetune-lr and --finetune-batch-size apply to --finetune")
 	}
 	if o.Finetune && (o.Data.Data == "" || o.Data.Data == "random") {
 		return po, cmdutil.Usagef("--finetune needs --data: the inputs the pruned model learns the original's answers on")
@@ -237,8 +241,8 @@ func plan(o *Options) (prune.Options, error) {
 	if o.Finetune && p.Kind != "channel" {
 		return po, cmdutil.Usagef("--finetune applies to --pattern channel: training would refill the zeros of %s pruning (no sparsity mask is kept yet)", p)
 	}
-	if o.Finetune && (o.FinetuneEpochs < 1 || !(o.FinetuneLR > 0)) {
-		return po, cmdutil.Usagef("--finetune-epochs must be at least 1 and --finetune-lr positive")
+	if o.Finetune && (o.FinetuneEpochs < 1 || !(o.FinetuneLR > 0) || o.FinetuneBatch < 1) {
+		return po, cmdutil.Usagef("--finetune-epochs and --finetune-batch-size must be at least 1 and --finetune-lr positive")
 	}
 	if o.Finetune && o.Analyze && !o.Auto {
 		return po, cmdutil.Usagef("--finetune needs a pruned model: drop --analyze or add --auto")
@@ -605,14 +609,16 @@ func cellOf(metric string, p prune.Point) string {
 // finetune distills the original into the pruned model on --data, then
 // validates the result again.
 func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Result, po prune.Options) error {
-	specs := dataset.SpecsFromGraph(res.Model.GetGraph())
-	shapes, _ := dataset.ParseShapes(opts.Data.Shapes)
-	batch := opts.Data.BatchSize
-	if batch == 0 {
-		batch = 64
+	// A batch-1 export trains on a copy whose batch may vary (checked in
+	// ORT); the trained weights go back into the pruned model by name.
+	student := res.Model
+	if d, ok := distill.DynamicBatch(student); ok {
+		student = d
 	}
-	base := dataset.Options{BatchSize: batch, Shapes: shapes, Limit: opts.Data.Limit, Offset: opts.Data.Offset}
-	if f := cmdutil.FixedBatch(res.Model); f > 0 {
+	specs := dataset.SpecsFromGraph(student.GetGraph())
+	shapes, _ := dataset.ParseShapes(opts.Data.Shapes)
+	base := dataset.Options{BatchSize: opts.FinetuneBatch, Shapes: shapes, Limit: opts.Data.Limit, Offset: opts.Data.Offset}
+	if f := cmdutil.FixedBatch(student); f > 0 {
 		base.BatchSize = int(f)
 	}
 	do := distill.Options{
@@ -640,11 +646,28 @@ func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Resul
 	}
 	probe.Close()
 	do.Optimizer.TotalSteps = max(1, steps*opts.FinetuneEpochs)
-	dres, err := distill.Distill(m.Proto, res.Model, do)
+	dres, err := distill.Distill(m.Proto, student, do)
 	if err != nil {
 		return fmt.Errorf("--finetune: %w", err)
 	}
-	if err := prune.Revalidate(m.Proto, dres.Model, res, po); err != nil {
+	tuned := res.Model
+	if student != res.Model {
+		tuned = graph.CloneSharingInitializers(res.Model)
+		trained := map[string]*onnxpb.TensorProto{}
+		for _, t := range dres.Model.Graph.Initializer {
+			trained[t.GetName()] = t
+		}
+		for _, p := range dres.Params {
+			for i, t := range tuned.Graph.Initializer {
+				if t.GetName() == p && trained[p] != nil {
+					tuned.Graph.Initializer[i] = trained[p]
+				}
+			}
+		}
+	} else {
+		tuned = dres.Model
+	}
+	if err := prune.Revalidate(m.Proto, tuned, res, po); err != nil {
 		return err
 	}
 	last := dres.History[len(dres.History)-1]

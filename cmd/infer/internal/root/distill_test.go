@@ -70,7 +70,7 @@ func TestPruneFinetune(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "p.onnx")
 	r := infer(t, "prune", mnist(t), "--pattern", "channel", "--sparsity", "0.5", "--data", shuffledDigits(t), "--limit", "2000",
-		"--finetune", "--finetune-epochs", "1", "--finetune-lr", "3e-4", "-o", out, "--json", "--no-progress")
+		"--finetune", "--finetune-epochs", "3", "--finetune-lr", "3e-3", "-o", out, "--json", "--no-progress")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
