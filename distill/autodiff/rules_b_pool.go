@@ -31,7 +31,8 @@ func nnScatterAdd(b *Builder, x, idx, dy string) string {
 	return b.ReshapeLike(s, x)
 }
 
-// maxPoolRule routes each output's gradient to the input element it took:
+// maxPoolRule routes each output's gradient to the input element it took.
+// Non-overlapping pools (nnMaxPoolTiled) need no indices; otherwise
 // the forward node is made to emit its Indices output (flat over the whole
 // N×C×spatial input in row-major order when storage_order is 0, as ONNX
 // Runtime computes them, pads excluded) and dY is scatter-added there.
@@ -48,6 +49,10 @@ func maxPoolRule(b *Builder, n *onnxpb.NodeProto, dY []string, need []bool) ([]s
 	}
 	if so := GetInt(n, "storage_order", 0); so != 0 {
 		return nil, fmt.Errorf("MaxPool with storage_order %d (only 0, row-major indices)", so)
+	}
+	if dx, ok := nnMaxPoolTiled(b, n, dY[0]); ok {
+		out[0] = dx
+		return out, nil
 	}
 	idx := b.EnsureOutput(n, 1)
 	out[0] = nnScatterAdd(b, n.Input[0], idx, dY[0])
@@ -177,4 +182,85 @@ func globalMaxPoolRule(b *Builder, n *onnxpb.NodeProto, dY []string, need []bool
 	share := b.Op("Div", []string{dY[0], b.ReduceSum(mask, nnRange(2, r), true)})
 	out[0] = b.Op("Mul", []string{mask, share})
 	return out, nil
+}
+
+// nnMaxPoolTiled is dX of a MaxPool whose windows tile X (kernel =
+// strides, dilations 1, no pads, ceil_mode 0, float32, static sizes from
+// the channel axis on), without the Indices output, whose computation
+// makes ONNX Runtime's forward MaxPool take a slow path. Each window's
+// gradient goes to its first maximum in row-major window order, the
+// element ONNX Runtime's indices name: with Q the constant Πk − κ (κ the
+// row-major position of an element inside its window, so Q is largest at
+// a window's first element) and ↑ the nearest upsampling by k,
+//
+//	P  = Q·[X == ↑Y]   (Q at the maxima, 0 elsewhere)
+//	dX = [Q == ↑MaxPool(P)]·↑dY
+//
+// where MaxPool(P) (same kernel and strides) is the Q of each window's
+// first maximum. Trailing rows no window reaches (in mod k) get 0.
+func nnMaxPoolTiled(b *Builder, n *onnxpb.NodeProto, dy string) (string, bool) {
+	x, y := n.Input[0], n.Output[0]
+	if b.Type(x) != tensor.Float32 || GetInt(n, "ceil_mode", 0) != 0 {
+		return "", false
+	}
+	xs, err := nnStatic(b, "MaxPool", x, 3, 1)
+	k := GetInts(n, "kernel_shape")
+	if err != nil || len(k) != len(xs)-2 {
+		return "", false
+	}
+	w, err := nnGeometry(n, xs[2:], k)
+	if err != nil || !slices.Equal(w.s, k) || slices.ContainsFunc(w.d, func(v int64) bool { return v != 1 }) ||
+		slices.ContainsFunc(w.pads(), func(v int64) bool { return v != 0 }) {
+		return "", false
+	}
+	r := len(k)
+	tiled := make([]int64, r) // the spatial sizes the windows cover
+	for i := range r {
+		tiled[i] = w.out[i] * k[i]
+	}
+	xin := x
+	if !slices.Equal(tiled, w.in) {
+		xin = b.Op("Slice", []string{x, b.Ints(make([]int64, r)...), b.Ints(tiled...), b.Ints(nnRange(2, r+2)...)})
+	}
+	kk := nnNumel(k)
+	q := make([]float32, nnNumel(tiled))
+	for flat := range q {
+		rest, kappa := int64(flat), int64(0)
+		stride := int64(1)
+		for i := r - 1; i >= 0; i-- {
+			kappa += (rest % tiled[i] % k[i]) * stride
+			stride *= k[i]
+			rest /= tiled[i]
+		}
+		q[flat] = float32(kk - kappa)
+	}
+	qc := b.Floats(append([]int64{1, 1}, tiled...), q)
+	scales := make([]float32, r+2)
+	for i := range scales {
+		scales[i] = 1
+	}
+	for i := range r {
+		scales[i+2] = float32(k[i])
+	}
+	sc := b.Floats([]int64{int64(r + 2)}, scales)
+	up := func(v string) string {
+		return b.Op("Resize", []string{v, "", sc},
+			AttrString("mode", "nearest"),
+			AttrString("coordinate_transformation_mode", "asymmetric"),
+			AttrString("nearest_mode", "floor"))
+	}
+	ind := func(a, c string) string { // 1 where a == c, else 0
+		return b.Op("Cast", []string{b.Op("Equal", []string{a, c})}, AttrInt("to", int64(tensor.Float32)))
+	}
+	p := b.Op("Mul", []string{ind(xin, up(y)), qc})
+	first := b.Op("MaxPool", []string{p}, AttrInts("kernel_shape", k...), AttrInts("strides", k...))
+	dx := b.Op("Mul", []string{ind(qc, up(first)), up(dy)})
+	if !slices.Equal(tiled, w.in) {
+		pads := make([]int64, 2*(r+2))
+		for i := range r {
+			pads[r+2+2+i] = w.in[i] - tiled[i]
+		}
+		dx = b.Op("Pad", []string{dx, b.Ints(pads...)})
+	}
+	return dx, true
 }
