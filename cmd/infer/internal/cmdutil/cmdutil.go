@@ -168,3 +168,15 @@ func Finish(s *IOStreams, verb string, notes []string, asJSON bool, rep any, pri
 	print(s.Out)
 	return nil
 }
+
+// CheckOutputs runs CheckOutput on every non-empty path.
+func CheckOutputs(force bool, inputs []string, paths ...string) error {
+	for _, p := range paths {
+		if p != "" {
+			if err := CheckOutput(p, force, inputs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

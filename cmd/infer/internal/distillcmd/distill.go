@@ -236,12 +236,8 @@ func Run(opts *Options) error {
 		out = defaultOutput(opts)
 	}
 	inputs := []string{opts.Teacher, opts.Student}
-	for _, p := range []string{out, opts.Report} {
-		if p != "" {
-			if err := cmdutil.CheckOutput(p, opts.Force, inputs); err != nil {
-				return err
-			}
-		}
+	if err := cmdutil.CheckOutputs(opts.Force, inputs, out, opts.Report); err != nil {
+		return err
 	}
 	info, err := opts.Factory.InitORT()
 	if err != nil {

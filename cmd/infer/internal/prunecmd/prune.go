@@ -289,12 +289,8 @@ func Run(opts *Options) error {
 		if writesModel {
 			paths = append(paths, out)
 		}
-		for _, p := range paths {
-			if p != "" {
-				if err := cmdutil.CheckOutput(p, opts.Force, []string{opts.Model}); err != nil {
-					return err
-				}
-			}
+		if err := cmdutil.CheckOutputs(opts.Force, []string{opts.Model}, paths...); err != nil {
+			return err
 		}
 	}
 	info, err := opts.Factory.InitORT()

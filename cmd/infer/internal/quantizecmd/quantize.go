@@ -229,12 +229,8 @@ func Run(opts *Options) error {
 		out = defaultOutput(opts.Model, opts.Precision)
 	}
 	if !opts.DryRun {
-		for _, p := range []string{out, opts.Report, opts.SaveCalibration} {
-			if p != "" {
-				if err := cmdutil.CheckOutput(p, opts.Force, append([]string{opts.Model}, opts.CalibrationFiles...)); err != nil {
-					return err
-				}
-			}
+		if err := cmdutil.CheckOutputs(opts.Force, append([]string{opts.Model}, opts.CalibrationFiles...), out, opts.Report, opts.SaveCalibration); err != nil {
+			return err
 		}
 	}
 	info, err := opts.Factory.InitORT()
