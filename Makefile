@@ -44,12 +44,14 @@ vet:
 test: setup fixtures proto-check vet
 	go test -count=1 -timeout 20m ./...
 
-## demo: inspect, evaluate, quantize, prune and benchmark the MNIST zoo model on its 10,000 digits
+## demo: inspect, evaluate, quantize, prune, distil and benchmark the MNIST zoo model on its 10,000 digits
 demo: setup fixtures build
 	./infer inspect $(MNIST)/model.onnx
 	./infer eval $(MNIST)/model.onnx --data $(MNIST)/digits.npz
 	./infer quantize $(MNIST)/model.onnx --data $(MNIST)/digits.npz --force
 	./infer prune $(MNIST)/model.onnx --sparsity 0.5 --scope global --data $(MNIST)/digits.npz --max-accuracy-drop 0.5 --force
+	./infer distill --teacher $(MNIST)/model.onnx --student testdata/mnist_student.onnx --data $(MNIST)/digits-shuffled.npz \
+		--epochs 3 --batch-size 32 --lr 4e-3 --schedule cosine --temperature 1 --alpha 1 -o $(MNIST)/student.distilled.onnx --force
 	./infer bench $(MNIST)/model.onnx $(MNIST)/model.int8.onnx --iterations 2000 --plot /tmp/infer-demo-latency.png --force
 
 ## bench: the Go benchmarks (numbers go to docs/benchmarks.md)
