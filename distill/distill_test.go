@@ -233,3 +233,22 @@ func TestStudentFromTeacherMNIST(t *testing.T) {
 		t.Fatal("width 1 accepted")
 	}
 }
+
+// TestDistillMSE: the mse loss matches the outputs themselves; the output
+// error falls.
+func TestDistillMSE(t *testing.T) {
+	testutil.InitORT(t)
+	teacher := testmodels.MLP(testmodels.MLPConfig{Seed: 1})
+	student := testmodels.MLP(testmodels.MLPConfig{Hidden: []int64{48}, Seed: 2})
+	o := smallOptions(t, student, 4)
+	o.Loss = LossConfig{Kind: LossMSE}
+	res, err := Distill(teacher, student, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := res.History[0].TrainLoss, res.History[3].TrainLoss
+	t.Logf("mse %v → %v, SQNR %.1f → %.1f dB", first, last, *res.Before.SQNR, *res.After.SQNR)
+	if !(last < 0.7*first) || *res.After.SQNR <= *res.Before.SQNR {
+		t.Fatalf("mse %v → %v, SQNR %v → %v dB", first, last, *res.Before.SQNR, *res.After.SQNR)
+	}
+}
