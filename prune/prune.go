@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -112,7 +113,9 @@ func CheckSparsity(s float64) error {
 // is raised to prep.DefaultMinOpset.
 func Prepare(m *onnxpb.ModelProto, p Pattern, upgrade bool) (*onnxpb.ModelProto, []string, error) {
 	f := graph.CloneSharingInitializers(m)
-	o := prep.Options{MinOpset: 1, FoldConstants: true, FoldConvAdd: true, InferShapes: p.Kind == "channel"}
+	// Shapes (an ORT run) only matter to channel pruning, and only when
+	// there is a producer to prune.
+	o := prep.Options{MinOpset: 1, FoldConstants: true, FoldConvAdd: true, InferShapes: p.Kind == "channel" && hasProducer(m)}
 	if upgrade {
 		o.MinOpset = prep.DefaultMinOpset
 	}
@@ -121,6 +124,17 @@ func Prepare(m *onnxpb.ModelProto, p Pattern, upgrade bool) (*onnxpb.ModelProto,
 		return nil, nil, err
 	}
 	return f, r.Notes, nil
+}
+
+// hasProducer reports a main-graph node channel pruning starts from.
+func hasProducer(m *onnxpb.ModelProto) bool {
+	for _, n := range m.GetGraph().GetNode() {
+		switch n.GetOpType() {
+		case "Conv", "Gemm", "MatMul":
+			return true
+		}
+	}
+	return false
 }
 
 // prepareRunnable is Prepare without an upgrade, or with one when that
@@ -314,8 +328,11 @@ func findUnits(float *onnxpb.ModelProto, res *Result, opts Options) ([]unit, err
 			}
 			units = append(units, unit{Name: g.Name, Node: g.Name, OpType: "channels", Params: g.Params})
 		}
+		if len(gs) == 0 {
+			return nil, fmt.Errorf("%w: the model has no Conv, Gemm or MatMul with a float32 constant weight whose output channels could be removed", ErrNothingPrunable)
+		}
 		if len(units) == 0 {
-			return nil, fmt.Errorf("%w: no channel group can be pruned (%v)", ErrNothingPrunable, reasons)
+			return nil, fmt.Errorf("%w: no channel group can be pruned (%s)", ErrNothingPrunable, strings.Join(reasons, "; "))
 		}
 		return units, nil
 	}

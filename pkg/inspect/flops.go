@@ -8,29 +8,68 @@ import (
 	"github.com/infer-ml/infer/pkg/tensor"
 )
 
-// Shapes runs the model once in ONNX Runtime on zero-valued inputs with every
-// intermediate value of the main graph exposed and returns each value's
-// shape. dims gives sizes for dynamic input dimensions by name (default 1).
+// Shapes runs the model in ONNX Runtime on zero-valued inputs with the
+// intermediate values the FLOP estimate reads exposed (the inputs and
+// outputs of Conv, MatMul, Gemm and the like), and returns their shapes
+// and those of the graph inputs and outputs. dims gives sizes for dynamic input dimensions by name (default 1).
 // The caller must have loaded ONNX Runtime (ort.Init).
 func Shapes(m *onnxpb.ModelProto, dims map[string]int64) (map[string][]int64, error) {
 	g := m.GetGraph()
-	var extra []string
+	// Only the values the FLOP estimate reads: the inputs and outputs of
+	// the node types it counts. Exposing every value would hold all
+	// activations at once.
+	produced := map[string]bool{}
 	for _, n := range g.GetNode() {
 		for _, o := range n.GetOutput() {
-			if o != "" {
-				extra = append(extra, o)
+			produced[o] = true
+		}
+	}
+	seen := map[string]bool{}
+	var extra []string
+	for _, n := range g.GetNode() {
+		if _, counted, _ := nodeFLOPs(n, nil); !counted {
+			continue
+		}
+		for _, v := range append(append([]string{}, n.GetInput()...), n.GetOutput()...) {
+			if v != "" && produced[v] && !seen[v] {
+				seen[v] = true
+				extra = append(extra, v)
 			}
 		}
 	}
+	shapes := map[string][]int64{}
+	// Exposed in groups, so that a model with huge activations is not
+	// held whole (ort.ExposeChunks).
+	chunks := ort.ExposeChunks(m, extra, ort.ExposeBudget)
+	if len(chunks) == 0 {
+		chunks = [][]string{nil} // the graph outputs alone
+	}
+	for _, chunk := range chunks {
+		out, feeds, err := shapesRun(m, chunk, dims)
+		if err != nil {
+			return nil, err
+		}
+		for name, t := range out {
+			shapes[name] = t.Shape()
+		}
+		for name, t := range feeds {
+			shapes[name] = t.Shape()
+		}
+	}
+	return shapes, nil
+}
+
+// shapesRun runs m once with extra exposed, on zero inputs.
+func shapesRun(m *onnxpb.ModelProto, extra []string, dims map[string]int64) (map[string]*tensor.Tensor, map[string]*tensor.Tensor, error) {
 	s, err := ort.NewSessionFromModel(m, ort.Options{ExtraOutputs: extra, OptLevel: ort.OptDisable, IntraOpThreads: 1})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Close()
 	feeds := map[string]*tensor.Tensor{}
 	for _, in := range s.Inputs() {
 		if in.DType == tensor.Undefined || in.Shape == nil {
-			return nil, fmt.Errorf("input %q has no declared type and shape", in.Name)
+			return nil, nil, fmt.Errorf("input %q has no declared type and shape", in.Name)
 		}
 		shape := make([]int64, len(in.Shape))
 		for i, d := range in.Shape {
@@ -45,22 +84,15 @@ func Shapes(m *onnxpb.ModelProto, dims map[string]int64) (map[string][]int64, er
 		}
 		t, err := tensor.Zeros(in.DType, shape)
 		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", in.Name, err)
+			return nil, nil, fmt.Errorf("input %q: %w", in.Name, err)
 		}
 		feeds[in.Name] = t
 	}
 	out, err := s.Run(feeds)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	shapes := map[string][]int64{}
-	for name, t := range out {
-		shapes[name] = t.Shape()
-	}
-	for name, t := range feeds {
-		shapes[name] = t.Shape()
-	}
-	return shapes, nil
+	return out, feeds, nil
 }
 
 // staticShapes reads shapes from initializers, value_info, inputs and

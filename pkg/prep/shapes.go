@@ -3,6 +3,7 @@ package prep
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
@@ -46,19 +47,25 @@ func inferShapes(m *onnxpb.ModelProto, res *Result) error {
 	if len(want) == 0 {
 		return nil
 	}
-	s, err := ort.NewSessionFromModel(m, ort.Options{ExtraOutputs: want, OptLevel: ort.OptDisable})
-	if err != nil {
-		return err
+	// Exposed in groups, so that a model with huge activations is not
+	// held whole (ort.ExposeChunks).
+	first, second := map[string]seen{}, map[string]seen{}
+	var err, err2 error
+	for _, chunk := range ort.ExposeChunks(m, want, ort.ExposeBudget) {
+		f, s2, e1, e2 := shapeRuns(m, chunk)
+		if f == nil {
+			return e1
+		}
+		maps.Copy(first, f)
+		maps.Copy(second, s2)
+		if err == nil {
+			err = e1
+		}
+		if err2 == nil && s2 == nil {
+			err2 = e2
+		}
 	}
-	defer s.Close()
-	// Outputs ONNX Runtime returned as something other than a tensor are
-	// left out (err says which) rather than failing the pass.
-	first, err := runWith(s, 1, nil)
-	if first == nil {
-		return err
-	}
-	second, err2 := runWith(s, 2, rand.New(rand.NewPCG(1, 2)))
-	if second == nil {
+	if err2 != nil {
 		res.note("a second run with dynamic dimensions 2 failed (%v): shapes recorded with every dimension unknown", err2)
 	}
 	added := 0
@@ -87,6 +94,23 @@ func inferShapes(m *onnxpb.ModelProto, res *Result) error {
 		res.note("%d intermediate %s got no type: %v", skipped, plural(skipped, "value", "values"), err)
 	}
 	return nil
+}
+
+// shapeRuns runs m with extra exposed twice: dynamic dimensions 1 (zeros)
+// and 2 (random values). first is nil when the first run failed (e1).
+func shapeRuns(m *onnxpb.ModelProto, extra []string) (first, second map[string]seen, e1, e2 error) {
+	s, err := ort.NewSessionFromModel(m, ort.Options{ExtraOutputs: extra, OptLevel: ort.OptDisable})
+	if err != nil {
+		return nil, nil, err, nil
+	}
+	defer s.Close()
+	// Outputs ONNX Runtime returned as something other than a tensor are
+	// left out (e1 says which) rather than failing the pass.
+	if first, e1 = runWith(s, 1, nil); first == nil {
+		return nil, nil, e1, nil
+	}
+	second, e2 = runWith(s, 2, rand.New(rand.NewPCG(1, 2)))
+	return first, second, e1, e2
 }
 
 // complete reports whether vi gives an element type and a shape.
