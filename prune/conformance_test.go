@@ -19,11 +19,7 @@ import (
 // them), that Prune validated against the original.
 func TestPruneConformanceModels(t *testing.T) {
 	testutil.InitORT(t)
-	var dirs []string
-	for _, set := range []string{"onnx-node", "onnx-pytorch-converted", "onnx-pytorch-operator"} {
-		d, _ := filepath.Glob(filepath.Join(testutil.Fixture(t, set), "*"))
-		dirs = append(dirs, d...)
-	}
+	dirs := testutil.ConformanceDirs(t)
 	allowed := []string{"has no samples", "holds NaN", "holds +Inf", "holds -Inf"}
 	pruned := map[string]int{}
 	for _, d := range dirs {

@@ -21,11 +21,7 @@ import (
 // allowed.
 func TestQuantizeConformanceModels(t *testing.T) {
 	testutil.InitORT(t)
-	var dirs []string
-	for _, set := range []string{"onnx-node", "onnx-pytorch-converted", "onnx-pytorch-operator"} {
-		d, _ := filepath.Glob(filepath.Join(testutil.Fixture(t, set), "*"))
-		dirs = append(dirs, d...)
-	}
+	dirs := testutil.ConformanceDirs(t)
 	allowed := []string{"is already", "cannot upgrade", "has no samples"}
 	quantized := 0
 	for _, d := range dirs {

@@ -75,3 +75,16 @@ func Testdata(t testing.TB, rel string) string {
 	t.Helper()
 	return filepath.Join(RepoRoot(t), "testdata", rel)
 }
+
+// ConformanceDirs lists the case folders of the fetched ONNX conformance
+// sets (onnx-node and the two old-opset PyTorch sets), each holding
+// model.onnx.
+func ConformanceDirs(t testing.TB) []string {
+	t.Helper()
+	var dirs []string
+	for _, set := range []string{"onnx-node", "onnx-pytorch-converted", "onnx-pytorch-operator"} {
+		d, _ := filepath.Glob(filepath.Join(Fixture(t, set), "*"))
+		dirs = append(dirs, d...)
+	}
+	return dirs
+}

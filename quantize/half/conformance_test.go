@@ -50,11 +50,7 @@ func testInputs(dir string, m *onnxpb.ModelProto) map[string]*tensor.Tensor {
 // boundaries).
 func TestConformanceModels(t *testing.T) {
 	testutil.InitORT(t)
-	var dirs []string
-	for _, set := range []string{"onnx-node", "onnx-pytorch-converted", "onnx-pytorch-operator"} {
-		d, _ := filepath.Glob(filepath.Join(testutil.Fixture(t, set), "*"))
-		dirs = append(dirs, d...)
-	}
+	dirs := testutil.ConformanceDirs(t)
 	type variant struct {
 		name   string
 		dt     tensor.DType
