@@ -223,6 +223,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		}
 	}
 	steps := 0
+	var lastEval *Eval // the evaluation of the current weights, if any
 	var samples int
 	var trainTime time.Duration
 	for epoch := cp.Epoch; epoch < opts.Epochs; epoch++ {
@@ -291,6 +292,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		if err != nil {
 			return nil, err
 		}
+		lastEval = ev
 		metric := math.NaN()
 		if ev != nil {
 			rec.EvalAgreement = ev.Agreement
@@ -331,15 +333,18 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		res.SamplesPerSec = float64(samples) / trainTime.Seconds()
 	}
 	final := current()
-	if opts.Patience > 0 && cp.BestParams != nil {
-		final = cp.BestParams
+	if opts.Patience > 0 && cp.BestParams != nil && cp.BestEpoch != cp.Epoch {
+		final, lastEval = cp.BestParams, nil
 	}
 	if res.Model, err = studentModel(final); err != nil {
 		return nil, err
 	}
 	if opts.Eval != nil {
-		if res.After, err = evalStudent(run, res.Model, res.Output, opts); err != nil {
-			return nil, err
+		// The last epoch's evaluation describes these weights already.
+		if res.After = lastEval; res.After == nil {
+			if res.After, err = evalStudent(run, res.Model, res.Output, opts); err != nil {
+				return nil, err
+			}
 		}
 		// Per-sample latency: one sample, which every batch size takes.
 		if one, err := firstSample(opts.Eval); err == nil {
