@@ -87,12 +87,16 @@ func BuildTrainGraph(prepared *onnxpb.ModelProto, output string, loss LossConfig
 		return nil, fmt.Errorf("the shape of the student output %q is unknown", output)
 	}
 	tg := &TrainGraph{Output: output, Classes: shape[len(shape)-1], Loss: loss}
+	nm := graph.NewNamer(g)
+	if _, err := foldBatchNormsForTraining(g, nm); err != nil {
+		return nil, err
+	}
+	lossNodes := len(g.Node) // the loss's nodes follow
 	outType := g.Output[slices.IndexFunc(g.Output, func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == output })]
 	dynShape := outType.GetType().GetTensorType().GetShape()
 	addInput := func(name string, d tensor.DType, s *onnxpb.TensorShapeProto) {
 		g.Input = append(g.Input, &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(d), Shape: s}}}})
 	}
-	nm := graph.NewNamer(g)
 	op := func(opType string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
 		o := nm.Name("distill_" + opType)
 		g.Node = append(g.Node, &onnxpb.NodeProto{Name: nm.Name("distill_node"), OpType: opType, Input: inputs, Output: []string{o}, Attribute: attrs})
@@ -129,8 +133,8 @@ func BuildTrainGraph(prepared *onnxpb.ModelProto, output string, loss LossConfig
 	}
 	g.Node = append(g.Node, &onnxpb.NodeProto{Name: nm.Name("distill_node"), OpType: "Sum", Input: terms, Output: []string{lossName}})
 	// Shapes of the loss values, for the rules that undo broadcasting.
-	for _, n := range g.Node {
-		if len(n.Output) == 0 || !isDistill(n.Output[0]) || n.Output[0] == lossName {
+	for _, n := range g.Node[lossNodes:] {
+		if len(n.Output) == 0 || n.Output[0] == lossName {
 			continue
 		}
 		switch n.OpType {

@@ -54,7 +54,9 @@ func init() {
 	})
 	// dX = dY where X > 0, else 0
 	aUnary("Relu", func(b *Builder, n *onnxpb.NodeProto, dy string) (string, error) {
-		return b.Op("Where", []string{b.Op("Greater", []string{n.Input[0], b.Float(0)}), dy, b.Float(0)}), nil
+		// Y > 0 exactly where X > 0; reading Y leaves X to the op before
+		// (which ONNX Runtime may then fuse with the Relu).
+		return b.Op("Where", []string{b.Op("Greater", []string{n.Output[0], b.Float(0)}), dy, b.Float(0)}), nil
 	})
 	// dX = dY where X > 0, else alpha·dY
 	aUnary("LeakyRelu", func(b *Builder, n *onnxpb.NodeProto, dy string) (string, error) {

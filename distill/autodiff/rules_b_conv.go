@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
@@ -218,7 +219,11 @@ func convRule(b *Builder, n *onnxpb.NodeProto, dY []string, need []bool) ([]stri
 		return nil, fmt.Errorf("Conv: %w", err)
 	}
 	if need[0] {
-		out[0] = nnConvTranspose(b, dy, wt, w, g)
+		if dx, ok := nnConvAdjointStride1(b, dy, wt, w, g); ok {
+			out[0] = dx
+		} else {
+			out[0] = nnConvTranspose(b, dy, wt, w, g)
+		}
 	}
 	if need[1] && g == 1 && b.Type(x) == tensor.Float32 {
 		out[1] = nnConvWeightGradIm2col(b, x, dy, w, m, c)
@@ -262,40 +267,91 @@ func convRule(b *Builder, n *onnxpb.NodeProto, dY []string, need []bool) ([]stri
 	return out, nil
 }
 
-// nnConvWeightGradIm2col is dW of a group-1 Conv as a batched GEMM over
-// an im2col matrix built by a Conv: X reshaped to [N·C, 1, in…] is
-// convolved, with the Conv's strides, pads and dilations, by the Πk
-// one-hot kernels [Πk, 1, k…] (exact: each output copies one tap), which
-// gives cols [N, C·Πk, out…] with rows in W's (c, κ) order; then
-// dWᵀ = Σ_n cols[n] · dY[n]ᵀ, a MatMul of [N, C·Πk, P] and
-// Transpose(dY) [N, P, M] (P = Πout) summed over N, transposed to
-// [M, C·Πk] and reshaped to W's shape.
+// nnConvAdjointStride1 is the adjoint of a group-1 Conv with all strides 1
+// as a Conv (which ONNX Runtime runs faster than ConvTranspose): with
+// y[o] = Σ_κ x[o + d·κ − pb]·w[κ], dX[i] = Σ_κ′ dY[i − (d·(k−1) − pb) +
+// d·κ′]·w[k−1−κ′], a correlation of dY with the kernel flipped on every
+// spatial axis and its two channel axes swapped, padded by d·(k−1) − pb at
+// the beginning and d·(k−1) − pe at the end. ok is false where that does
+// not apply (a stride above 1, groups, or pads wider than the dilated
+// kernel, which would need negative pads).
+func nnConvAdjointStride1(b *Builder, dy, wt string, w nnWindow, g int64) (string, bool) {
+	r := len(w.in)
+	pads := make([]int64, 2*r)
+	for i := range r {
+		e := w.d[i] * (w.k[i] - 1)
+		if w.s[i] != 1 || w.pb[i] > e || w.pe[i] > e {
+			return "", false
+		}
+		pads[i], pads[r+i] = e-w.pb[i], e-w.pe[i]
+	}
+	if g != 1 {
+		return "", false
+	}
+	wf := b.Op("Transpose", []string{wt}, AttrInts("perm", nnSwap01(r+2)...))
+	starts, ends, steps := make([]int64, r), make([]int64, r), make([]int64, r)
+	for i := range r {
+		starts[i], ends[i], steps[i] = -1, math.MinInt64, -1
+	}
+	wf = b.Op("Slice", []string{wf, b.Ints(starts...), b.Ints(ends...), b.Ints(nnRange(2, r+2)...), b.Ints(steps...)})
+	return b.Op("Conv", []string{dy, wf},
+		AttrInts("kernel_shape", w.k...),
+		AttrInts("dilations", w.d...),
+		AttrInts("pads", pads...)), true
+}
+
+// nnConvWeightGradIm2col is dW of a group-1 Conv as one GEMM over an
+// im2col matrix built by a Conv. For one or two spatial axes, X is
+// transposed to [C, N, in…] and read as C images of one channel whose
+// leading spatial axis is the batch: convolved with the Πk one-hot
+// kernels [Πk, 1, 1, k…] (kernel 1 along the batch axis; with the Conv's
+// strides, pads and dilations on the others; exact: each output copies
+// one tap), it gives cols [C, Πk, N, out…] = [C·Πk, N·P] (P = Πout) with
+// rows in W's (c, κ) order. Then dW = dY′ · colsᵀ, dY′ = dY transposed
+// to [M, N·P]: one [M, N·P] × [N·P, C·Πk] product, reshaped to W's shape.
+// A 1-D Conv gets a further unit axis, so that every im2col Conv is 3-D
+// (ONNX Runtime would give a 2-D one its blocked NCHWc layout, whose
+// reorders cost more than the Conv). Three spatial axes would need a 4-D
+// Conv: there dW is Σ_n cols[n] · dY[n]ᵀ over cols [N, C·Πk, P] built with
+// X as N·C one-channel images.
 func nnConvWeightGradIm2col(b *Builder, x, dy string, w nnWindow, m, c int64) string {
 	kk := nnNumel(w.k)
 	onehot := make([]float32, kk*kk)
 	for i := range kk {
 		onehot[i*kk+i] = 1
 	}
-	// A 2-D im2col runs as a 3-D Conv over a leading unit axis: ONNX
-	// Runtime would give the 2-D one its blocked (NCHWc) layout, whose
-	// reorder back to NCHW costs more than the Conv itself.
-	lift := func(v []int64, one int64) []int64 {
-		if len(w.in) == 2 {
-			return append([]int64{one}, v...)
-		}
-		return v
-	}
-	kern := b.Floats(append([]int64{kk, 1}, lift(w.k, 1)...), onehot)
-	xr := b.Op("Reshape", []string{x, b.Ints(append([]int64{-1, 1}, lift(w.in, 1)...)...)})
-	pads := w.pads()
-	if len(w.in) == 2 {
-		pads = []int64{0, w.pb[0], w.pb[1], 0, w.pe[0], w.pe[1]}
-	}
-	cols := b.Op("Conv", []string{xr, kern},
-		AttrInts("strides", lift(w.s, 1)...),
-		AttrInts("dilations", lift(w.d, 1)...),
-		AttrInts("pads", pads...))
+	r := len(w.in)
 	p := nnNumel(w.out)
+	if r <= 2 {
+		// Spatial axes of the im2col Conv: [unit (1-D only), batch, in…].
+		var lead []int64
+		if r == 1 {
+			lead = []int64{1}
+		}
+		with := func(batch int64, v []int64) []int64 {
+			return append(append(slices.Clone(lead), batch), v...)
+		}
+		kern := b.Floats(append([]int64{kk, 1}, with(1, w.k)...), onehot)
+		xt := b.Op("Transpose", []string{x}, AttrInts("perm", nnSwap01(r+2)...))
+		xr := b.Op("Reshape", []string{xt, b.Ints(append([]int64{c, 1}, with(-1, w.in)...)...)})
+		zero := make([]int64, len(lead)+1)
+		cols := b.Op("Conv", []string{xr, kern},
+			AttrInts("strides", with(1, w.s)...),
+			AttrInts("dilations", with(1, w.d)...),
+			AttrInts("pads", append(append(slices.Clone(zero), w.pb...), append(slices.Clone(zero), w.pe...)...)...))
+		cols = b.Op("Reshape", []string{cols, b.Ints(c*kk, -1)})
+		dyt := b.Op("Transpose", []string{dy}, AttrInts("perm", nnSwap01(r+2)...))
+		dyt = b.Op("Reshape", []string{dyt, b.Ints(m, -1)})
+		colsT := b.Op("Transpose", []string{cols}, AttrInts("perm", 1, 0))
+		dw := b.Op("MatMul", []string{dyt, colsT})
+		return b.Op("Reshape", []string{dw, b.Ints(append([]int64{m, c}, w.k...)...)})
+	}
+	kern := b.Floats(append([]int64{kk, 1}, w.k...), onehot)
+	xr := b.Op("Reshape", []string{x, b.Ints(append([]int64{-1, 1}, w.in...)...)})
+	cols := b.Op("Conv", []string{xr, kern},
+		AttrInts("strides", w.s...),
+		AttrInts("dilations", w.d...),
+		AttrInts("pads", w.pads()...))
 	cols = b.Op("Reshape", []string{cols, b.Ints(-1, c*kk, p)})
 	dyt := b.Op("Reshape", []string{dy, b.Ints(-1, m, p)})
 	dyt = b.Op("Transpose", []string{dyt}, AttrInts("perm", 0, 2, 1))

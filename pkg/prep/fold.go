@@ -374,3 +374,29 @@ func nodeName(n *onnxpb.NodeProto, i int) string {
 	}
 	return fmt.Sprintf("node #%d (%s)", i, n.GetOpType())
 }
+
+// ConvBatchNorm is a BatchNormalization that FoldBatchNorm would fold
+// into the Conv feeding it.
+type ConvBatchNorm struct {
+	Conv, BN *onnxpb.NodeProto
+	Epsilon  float64
+}
+
+// ConvBatchNorms lists the inference-mode BatchNormalization nodes of g
+// (not of its subgraphs) that pass FoldBatchNorm's conditions with a Conv
+// (not ConvTranspose) before them, in node order, changing nothing. A
+// caller that must keep the weights apart (training, which learns W, b,
+// scale and B separately) rewrites them itself.
+func ConvBatchNorms(g *onnxpb.GraphProto) []ConvBatchNorm {
+	idx := graph.NewIndex(g)
+	var out []ConvBatchNorm
+	for _, n := range g.GetNode() {
+		if n == nil {
+			continue
+		}
+		if c := foldCandidate(idx, n); c != nil && !c.transpose {
+			out = append(out, ConvBatchNorm{Conv: c.conv, BN: n, Epsilon: c.eps})
+		}
+	}
+	return out
+}

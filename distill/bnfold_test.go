@@ -1,0 +1,116 @@
+package distill
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/infer-ml/infer/internal/testmodels"
+	"github.com/infer-ml/infer/internal/testutil"
+	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/tensor"
+)
+
+// TestTrainGraphCNN checks the whole training graph of a CNN whose
+// Conv → BatchNormalization pairs it rewrites (foldBatchNormsForTraining):
+// the forward output equals the student's own in ONNX Runtime, the
+// BatchNormalization nodes are gone, the running statistics are not
+// trained, and the gradient of every trainable tensor (convolution weight
+// and bias, normalisation scale and B, classifier) matches central finite
+// differences of the loss computed by ONNX Runtime forward runs, on
+// sampled elements (ε = 1e-2 in float32; |analytic − numeric| ≤ 2e-3 +
+// 2e-2·|numeric|, the autodiff gradient checks' tolerance).
+func TestTrainGraphCNN(t *testing.T) {
+	testutil.InitORT(t)
+	student := testmodels.CNN(testmodels.CNNConfig{InputSize: 8, Channels: []int64{3, 4}, Seed: 4})
+	p, _, err := PrepareStudent(student)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: 2, Alpha: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tg.Model.Graph.Node {
+		if n.OpType == "BatchNormalization" {
+			t.Fatalf("node %s was not rewritten", n.Name)
+		}
+	}
+	want := []string{"bn1.bias", "bn1.scale", "bn2.bias", "bn2.scale", "conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc.bias", "fc.weight"}
+	if got := slices.Sorted(slices.Values(tg.Params)); !slices.Equal(got, want) {
+		t.Fatalf("trainable %v, want %v", got, want)
+	}
+	src := randomSource(t, student, 4, 4, 2, false)
+	b, err := src.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := ort.NewSessionFromModel(student, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	ref, err := ss.Run(b.Inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := ort.NewSessionFromModel(tg.Model, ort.Options{ExtraOutputs: []string{"logits"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	// A teacher that disagrees, so the gradients are not zero.
+	r := rand.New(rand.NewPCG(7, 7))
+	teach := make([]float32, 4*10)
+	for i := range teach {
+		teach[i] = float32(r.NormFloat64() * 2)
+	}
+	feeds := map[string]*tensor.Tensor{"input": b.Inputs["input"], teacherInput: tensor.MustNew([]int64{4, 10}, teach), softScale: scalar(1)}
+	params := map[string][]float32{}
+	for i, name := range tg.Params {
+		for _, in := range student.Graph.Initializer {
+			if in.Name == name {
+				x, _ := tensor.FromProto(in)
+				params[name] = slices.Clone(tensor.Values[float32](x))
+				feeds[name] = tensor.MustNew(tg.Shapes[i], params[name])
+			}
+		}
+	}
+	out, err := ts.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tensor.AsFloat64(ref["logits"])
+	c, _ := tensor.AsFloat64(out["logits"])
+	for i := range a {
+		if math.Abs(a[i]-c[i]) > 1e-4*(1+math.Abs(a[i])) {
+			t.Fatalf("logit %d: student %v, training graph %v", i, a[i], c[i])
+		}
+	}
+	loss := func() float64 {
+		o, err := ts.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := tensor.AsFloat64(o[lossName])
+		return l[0]
+	}
+	const eps = 1e-2
+	for i, name := range tg.Params {
+		grad := tensor.Values[float32](out[tg.Grads[i]])
+		w := params[name]
+		for _, k := range []int{0, len(w) / 2, len(w) - 1} {
+			orig := w[k]
+			w[k] = orig + eps
+			up := loss()
+			w[k] = orig - eps
+			down := loss()
+			w[k] = orig
+			num := (up - down) / (2 * eps)
+			if d := math.Abs(float64(grad[k]) - num); d > 2e-3+2e-2*math.Abs(num) {
+				t.Errorf("%s[%d]: gradient %v, finite differences %v", name, k, grad[k], num)
+			}
+		}
+	}
+}
