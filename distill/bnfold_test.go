@@ -41,20 +41,7 @@ func TestTrainGraphCNN(t *testing.T) {
 	if got := slices.Sorted(slices.Values(tg.Params)); !slices.Equal(got, want) {
 		t.Fatalf("trainable %v, want %v", got, want)
 	}
-	src := randomSource(t, student, 4, 4, 2, false)
-	b, err := src.Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := ort.NewSessionFromModel(student, ort.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	ref, err := ss.Run(b.Inputs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, ref := studentBatch(t, student, 4, 2)
 	ts, err := ort.NewSessionFromModel(tg.Model, ort.Options{ExtraOutputs: []string{"logits"}})
 	if err != nil {
 		t.Fatal(err)
@@ -67,16 +54,7 @@ func TestTrainGraphCNN(t *testing.T) {
 		teach[i] = float32(r.NormFloat64() * 2)
 	}
 	feeds := map[string]*tensor.Tensor{"input": b.Inputs["input"], teacherInput: tensor.MustNew([]int64{4, 10}, teach), softScale: scalar(1)}
-	params := map[string][]float32{}
-	for i, name := range tg.Params {
-		for _, in := range student.Graph.Initializer {
-			if in.Name == name {
-				x, _ := tensor.FromProto(in)
-				params[name] = slices.Clone(tensor.Values[float32](x))
-				feeds[name] = tensor.MustNew(tg.Shapes[i], params[name])
-			}
-		}
-	}
+	params := paramFeeds(student, tg, feeds)
 	out, err := ts.Run(feeds)
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,42 @@ func smallOptions(t *testing.T, student *onnxpb.ModelProto, epochs int) Options 
 	}
 }
 
+// studentBatch draws n random samples for the student and runs them
+// through it in ONNX Runtime.
+func studentBatch(t *testing.T, student *onnxpb.ModelProto, n int, seed int64) (*dataset.Batch, map[string]*tensor.Tensor) {
+	t.Helper()
+	b, err := randomSource(t, student, n, n, seed, false).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := ort.NewSessionFromModel(student, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	out, err := ss.Run(b.Inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, out
+}
+
+// paramFeeds feeds the training graph the student's own values of its
+// trainable weights (copies, returned by name for the caller to change).
+func paramFeeds(student *onnxpb.ModelProto, tg *TrainGraph, feeds map[string]*tensor.Tensor) map[string][]float32 {
+	params := map[string][]float32{}
+	for i, name := range tg.Params {
+		for _, in := range student.Graph.Initializer {
+			if in.Name == name {
+				x, _ := tensor.FromProto(in)
+				params[name] = slices.Clone(tensor.Values[float32](x))
+				feeds[name] = tensor.MustNew(tg.Shapes[i], params[name])
+			}
+		}
+	}
+	return params
+}
+
 // TestTrainGraphForward: the training graph computes the same student
 // output as the student itself in ONNX Runtime.
 func TestTrainGraphForward(t *testing.T) {
@@ -56,34 +92,14 @@ func TestTrainGraphForward(t *testing.T) {
 	if len(tg.Params) != 4 {
 		t.Fatalf("trainable %v", tg.Params)
 	}
-	src := randomSource(t, student, 8, 8, 1, false)
-	b, err := src.Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := ort.NewSessionFromModel(student, ort.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	want, err := ss.Run(b.Inputs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, want := studentBatch(t, student, 8, 1)
 	ts, err := ort.NewSessionFromModel(tg.Model, ort.Options{ExtraOutputs: []string{"logits"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ts.Close()
 	feeds := map[string]*tensor.Tensor{"input": b.Inputs["input"], teacherInput: want["logits"], softScale: scalar(1)}
-	for i, name := range tg.Params {
-		for _, in := range student.Graph.Initializer {
-			if in.Name == name {
-				x, _ := tensor.FromProto(in)
-				feeds[name] = tensor.MustNew(tg.Shapes[i], tensor.Values[float32](x))
-			}
-		}
-	}
+	paramFeeds(student, tg, feeds)
 	got, err := ts.Run(feeds)
 	if err != nil {
 		t.Fatal(err)
