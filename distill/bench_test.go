@@ -138,7 +138,7 @@ func BenchmarkTrainStepCNN(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	train, err := ort.NewSessionFromModel(tg.Model, so)
+	train, err := ort.NewSessionFromModel(tg.Model, trainingSession(so))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -190,7 +190,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		cp = c
 		res.ResumedAt = c.Epoch
 	}
-	trainS, err := ort.NewSessionFromModel(tg.Model, opts.Session)
+	trainS, err := ort.NewSessionFromModel(tg.Model, trainingSession(opts.Session))
 	if err != nil {
 		return nil, fmt.Errorf("ONNX Runtime cannot load the training graph: %w", err)
 	}
@@ -487,4 +487,17 @@ func withWeights(student *onnxpb.ModelProto, tg *TrainGraph, weights map[string]
 		}
 	}
 	return m, nil
+}
+
+// trainingSession is the ONNX Runtime configuration of the training
+// graph: the caller's, with the optimization level at most "extended".
+// Level "all" adds the blocked (NCHWc) layout, which pays off only for
+// convolutions with constant weights; here every weight is an input, so
+// it would only wrap pooling and resizing nodes in layout conversions
+// (measured: the training step of the testdata CNN ~7% slower).
+func trainingSession(o ort.Options) ort.Options {
+	if o.OptLevel == "" || o.OptLevel == ort.OptAll {
+		o.OptLevel = ort.OptExtended
+	}
+	return o
 }

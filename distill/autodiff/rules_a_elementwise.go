@@ -55,8 +55,13 @@ func init() {
 	// dX = dY where X > 0, else 0
 	aUnary("Relu", func(b *Builder, n *onnxpb.NodeProto, dy string) (string, error) {
 		// Y > 0 exactly where X > 0; reading Y leaves X to the op before
-		// (which ONNX Runtime may then fuse with the Relu).
-		return b.Op("Where", []string{b.Op("Greater", []string{n.Output[0], b.Float(0)}), dy, b.Float(0)}), nil
+		// (which ONNX Runtime may then fuse with the Relu). dY·[Y > 0] runs
+		// about twice as fast in ONNX Runtime as Where(Y > 0, dY, 0).
+		pos := b.Op("Greater", []string{n.Output[0], b.Float(0)})
+		if b.Type(n.Output[0]) != tensor.Float32 {
+			return b.Op("Where", []string{pos, dy, b.Float(0)}), nil
+		}
+		return b.Op("Mul", []string{dy, b.Op("Cast", []string{pos}, AttrInt("to", int64(tensor.Float32)))}), nil
 	})
 	// dX = dY where X > 0, else alpha·dY
 	aUnary("LeakyRelu", func(b *Builder, n *onnxpb.NodeProto, dy string) (string, error) {
