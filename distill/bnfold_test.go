@@ -92,3 +92,34 @@ func TestTrainGraphCNN(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainGraphKeepsOddBatchNorm: a BatchNormalization whose variance
+// makes 1/√(var + ε) non-finite is left as it is (its own gradient rule
+// applies).
+func TestTrainGraphKeepsOddBatchNorm(t *testing.T) {
+	testutil.InitORT(t)
+	student := testmodels.CNN(testmodels.CNNConfig{InputSize: 8, Channels: []int64{3, 4}, Seed: 4})
+	for _, in := range student.Graph.Initializer {
+		if in.Name == "bn1.var" {
+			in.FloatData = []float32{-1, -1, -1}
+			in.RawData = nil
+		}
+	}
+	p, _, err := PrepareStudent(student)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: 2, Alpha: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, n := range tg.Model.Graph.Node {
+		if n.OpType == "BatchNormalization" {
+			kept = append(kept, n.Input[1])
+		}
+	}
+	if !slices.Equal(kept, []string{"bn1.scale"}) {
+		t.Fatalf("BatchNormalization nodes left: %v, want bn1's only", kept)
+	}
+}
