@@ -15,7 +15,7 @@ import (
 )
 
 // mnistRun distills the zoo MNIST model into student on the first 9,000
-// shuffled digits and reports top-1 on the other 1,000.
+// shuffled digits, evaluating on the other 1,000.
 func mnistRun(b *testing.B, student *onnxpb.ModelProto, o Options, batch int) *Result {
 	testutil.InitORT(b)
 	teacher, err := onnx.Load(testutil.Fixture(b, "mnist/model.onnx"), onnx.LoadOptions{})
@@ -38,12 +38,16 @@ func mnistRun(b *testing.B, student *onnxpb.ModelProto, o Options, batch int) *R
 	if err != nil {
 		b.Fatal(err)
 	}
+	return res
+}
+
+// reportRun reports a run's accuracies and training speed.
+func reportRun(b *testing.B, res *Result) {
 	b.ReportMetric(*res.After.TeacherAccuracy, "teacher-top1-%")
 	b.ReportMetric(*res.After.Accuracy, "student-top1-%")
 	b.ReportMetric(*res.After.Agreement, "agreement-%")
 	b.ReportMetric(float64(len(res.History)), "epochs")
 	b.ReportMetric(res.SamplesPerSec, "train-samples/s")
-	return res
 }
 
 // BenchmarkDistillMNISTMLP: teacher = the zoo CNN, student = the random
@@ -51,18 +55,21 @@ func mnistRun(b *testing.B, student *onnxpb.ModelProto, o Options, batch int) *R
 // epochs. Target: ≥ 95% top-1 on the other 1,000.
 func BenchmarkDistillMNISTMLP(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		mnistRun(b, testmodels.MNISTStudent(), Options{
+		reportRun(b, mnistRun(b, testmodels.MNISTStudent(), Options{
 			Loss:      LossConfig{Kind: LossKL, Temperature: 1, Alpha: 1},
 			Optimizer: OptimizerConfig{Name: OptAdam, LR: 4e-3, Schedule: ScheduleCosine, TotalSteps: 10 * 282},
 			Epochs:    10, Seed: 1,
-		}, 32)
+		}, 32))
 	}
 }
 
 // BenchmarkDistillFromTeacher: the student is the zoo CNN with half its
 // channels (a quarter of its convolution FLOPs; its batch dimension made
-// dynamic), recovered on 9,000 digits with labels. Target: within 1 point
-// of the teacher on the other 1,000.
+// dynamic), recovered on 9,000 digits with labels, 40 epochs (Adam 1e-3
+// cosine, batch 32, T = 4, alpha 0.9), with seeds 1, 2 and 3 (the sample
+// order; the result moves by a few tenths between them). Target: within
+// 1 point of the teacher on the other 1,000. The metrics are seed 1's, and
+// the mean and largest gap over the three seeds.
 func BenchmarkDistillFromTeacher(b *testing.B) {
 	testutil.InitORT(b)
 	teacher, err := onnx.Load(testutil.Fixture(b, "mnist/model.onnx"), onnx.LoadOptions{})
@@ -70,17 +77,28 @@ func BenchmarkDistillFromTeacher(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := 0; i < b.N; i++ {
-		student, _, err := StudentFromTeacher(teacher.Proto, 0.5)
-		if err != nil {
-			b.Fatal(err)
+		var gaps []float64
+		var first *Result
+		for seed := int64(1); seed <= 3; seed++ {
+			student, _, err := StudentFromTeacher(teacher.Proto, 0.5)
+			if err != nil {
+				b.Fatal(err)
+			}
+			res := mnistRun(b, student, Options{
+				Loss:      LossConfig{Kind: LossKL, Temperature: 4, Alpha: 0.9, Labels: true},
+				Optimizer: OptimizerConfig{Name: OptAdam, LR: 1e-3, Schedule: ScheduleCosine, TotalSteps: 40 * 282},
+				Epochs:    40, Seed: seed,
+			}, 32)
+			gaps = append(gaps, *res.After.TeacherAccuracy-*res.After.Accuracy)
+			if first == nil {
+				first = res
+			}
 		}
-		res := mnistRun(b, student, Options{
-			Loss:      LossConfig{Kind: LossKL, Temperature: 2, Alpha: 0.5, Labels: true},
-			Optimizer: OptimizerConfig{Name: OptAdam, LR: 3e-3, Schedule: ScheduleCosine, TotalSteps: 10 * 282},
-			Epochs:    10, Seed: 1,
-		}, 32)
-		b.ReportMetric(*res.After.TeacherAccuracy-*res.After.Accuracy, "gap-points")
-		b.ReportMetric(*res.Before.Accuracy, "before-top1-%")
+		reportRun(b, first)
+		b.ReportMetric(gaps[0], "gap-points")
+		b.ReportMetric((gaps[0]+gaps[1]+gaps[2])/3, "mean-gap-points")
+		b.ReportMetric(slices.Max(gaps), "max-gap-points")
+		b.ReportMetric(*first.Before.Accuracy, "before-top1-%")
 	}
 }
 
