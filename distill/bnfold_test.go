@@ -24,14 +24,7 @@ import (
 func TestTrainGraphCNN(t *testing.T) {
 	testutil.InitORT(t)
 	student := testmodels.CNN(testmodels.CNNConfig{InputSize: 8, Channels: []int64{3, 4}, Seed: 4})
-	p, _, err := PrepareStudent(student)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: 2, Alpha: 1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := trainGraph(t, student, 2)
 	for _, n := range tg.Model.Graph.Node {
 		if n.OpType == "BatchNormalization" {
 			t.Fatalf("node %s was not rewritten", n.Name)
@@ -105,14 +98,7 @@ func TestTrainGraphKeepsOddBatchNorm(t *testing.T) {
 			in.RawData = nil
 		}
 	}
-	p, _, err := PrepareStudent(student)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: 2, Alpha: 1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := trainGraph(t, student, 2)
 	var kept []string
 	for _, n := range tg.Model.Graph.Node {
 		if n.OpType == "BatchNormalization" {

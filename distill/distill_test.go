@@ -60,6 +60,21 @@ func studentBatch(t *testing.T, student *onnxpb.ModelProto, n int, seed int64) (
 	return b, out
 }
 
+// trainGraph prepares student and builds its training graph for the KL
+// loss at temperature temp on its "logits" output.
+func trainGraph(t *testing.T, student *onnxpb.ModelProto, temp float64) *TrainGraph {
+	t.Helper()
+	p, _, err := PrepareStudent(student)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: temp, Alpha: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
 // paramFeeds feeds the training graph the student's own values of its
 // trainable weights (copies, returned by name for the caller to change).
 func paramFeeds(student *onnxpb.ModelProto, tg *TrainGraph, feeds map[string]*tensor.Tensor) map[string][]float32 {
@@ -81,14 +96,7 @@ func paramFeeds(student *onnxpb.ModelProto, tg *TrainGraph, feeds map[string]*te
 func TestTrainGraphForward(t *testing.T) {
 	testutil.InitORT(t)
 	student := testmodels.MLP(testmodels.MLPConfig{Hidden: []int64{32}, Seed: 5})
-	p, _, err := PrepareStudent(student)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: 4, Alpha: 1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := trainGraph(t, student, 4)
 	if len(tg.Params) != 4 {
 		t.Fatalf("trainable %v", tg.Params)
 	}
@@ -226,17 +234,7 @@ func TestStudentFromTeacherMNIST(t *testing.T) {
 	if d := s.Graph.Input[0].Type.GetTensorType().Shape.Dim[0]; d.GetDimParam() == "" {
 		t.Fatalf("batch dimension still fixed: %v", d)
 	}
-	src := randomSource(t, s, 4, 4, 1, false)
-	b, _ := src.Next()
-	ss, err := ort.NewSessionFromModel(s, ort.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	out, err := ss.Run(b.Inputs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, out := studentBatch(t, s, 4, 1)
 	if sh := out[s.Graph.Output[0].Name].Shape(); sh[0] != 4 || sh[1] != 10 {
 		t.Fatalf("output shape %v", sh)
 	}
