@@ -80,12 +80,12 @@ func BenchmarkDistillFromTeacher(b *testing.B) {
 		var gaps []float64
 		var first *Result
 		for seed := int64(1); seed <= 3; seed++ {
-			student, _, err := StudentFromTeacher(teacher.Proto, 0.5)
+			student, hints, _, err := StudentFromTeacher(teacher.Proto, 0.5)
 			if err != nil {
 				b.Fatal(err)
 			}
 			res := mnistRun(b, student, Options{
-				Loss:      LossConfig{Kind: LossKL, Temperature: 4, Alpha: 0.9, Labels: true},
+				Loss:      LossConfig{Kind: LossKL, Temperature: 4, Alpha: 0.9, Labels: true, Hints: hints, HintWeight: 1},
 				Optimizer: OptimizerConfig{Name: OptAdam, LR: 1e-3, Schedule: ScheduleCosine, TotalSteps: 40 * 282},
 				Epochs:    40, Seed: seed,
 			}, 32)

@@ -14,7 +14,8 @@ import (
 
 // TestTrainGraphCNN checks the whole training graph of a CNN whose
 // Conv → BatchNormalization pairs it rewrites (foldBatchNormsForTraining):
-// the forward output equals the student's own in ONNX Runtime, the
+// with a hint term on an activation: the forward output equals the
+// student's own in ONNX Runtime, the
 // BatchNormalization nodes are gone, the running statistics are not
 // trained, and the gradient of every trainable tensor (convolution weight
 // and bias, normalisation scale and B, classifier) matches central finite
@@ -24,7 +25,23 @@ import (
 func TestTrainGraphCNN(t *testing.T) {
 	testutil.InitORT(t)
 	student := testmodels.CNN(testmodels.CNNConfig{InputSize: 8, Channels: []int64{3, 4}, Seed: 4})
-	tg := trainGraph(t, student, 2)
+	// With a hint term on the first normalised activation [4, 3, 8, 8]
+	// (before Relu and MaxPool, whose kinks finite differences may cross).
+	var normed string
+	for _, n := range student.Graph.Node {
+		if n.OpType == "BatchNormalization" && normed == "" {
+			normed = n.Output[0]
+		}
+	}
+	p, _, err := PrepareStudent(student)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := BuildTrainGraph(p, "logits", LossConfig{Kind: LossKL, Temperature: 2, Alpha: 1,
+		Hints: []Hint{{Value: normed, Keep: []int{0, 1, 2}}}, HintWeight: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range tg.Model.Graph.Node {
 		if n.OpType == "BatchNormalization" {
 			t.Fatalf("node %s was not rewritten", n.Name)
@@ -48,6 +65,11 @@ func TestTrainGraphCNN(t *testing.T) {
 	}
 	feeds := map[string]*tensor.Tensor{"input": b.Inputs["input"], teacherInput: tensor.MustNew([]int64{4, 10}, teach), softScale: scalar(1)}
 	params := paramFeeds(student, tg, feeds)
+	hint := make([]float32, 4*3*8*8)
+	for i := range hint {
+		hint[i] = float32(r.NormFloat64())
+	}
+	feeds[hintInput(0)], feeds[hintScale(0)] = tensor.MustNew([]int64{4, 3, 8, 8}, hint), scalar(0.02)
 	out, err := ts.Run(feeds)
 	if err != nil {
 		t.Fatal(err)

@@ -111,7 +111,24 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		return nil, err
 	}
 	res := &Result{Notes: []string{}}
-	ts, err := ort.NewSessionFromModel(teacher, opts.Session)
+	teacherOpts := opts.Session
+	var hints []string
+	if w := opts.Loss.HintWeight; w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+		return nil, fmt.Errorf("hint weight %g: want a finite value ≥ 0", w)
+	} else if w > 0 {
+		if len(opts.Loss.Hints) == 0 {
+			return nil, errors.New("a hint weight needs hints: activations the student shares with the teacher (a student built from the teacher has them)")
+		}
+		idx := graph.NewIndex(teacher.GetGraph())
+		for _, h := range opts.Loss.Hints {
+			if n, _ := idx.Producer(h.Value); n == nil {
+				return nil, fmt.Errorf("hint %q is not an activation of the teacher", h.Value)
+			}
+			hints = append(hints, h.Value)
+		}
+		teacherOpts.ExtraOutputs = append(slices.Clone(teacherOpts.ExtraOutputs), hints...)
+	}
+	ts, err := ort.NewSessionFromModel(teacher, teacherOpts)
 	if err != nil {
 		return nil, fmt.Errorf("teacher: %w", err)
 	}
@@ -128,6 +145,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	run.hints = hints
 	tg, err := BuildTrainGraph(prepared, res.Output, opts.Loss, opts.Freeze)
 	if err != nil {
 		return nil, fmt.Errorf("student: %w", err)

@@ -227,9 +227,14 @@ func TestStudentFromTeacherMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _, err := StudentFromTeacher(teacher.Proto, 0.5)
+	s, hints, _, err := StudentFromTeacher(teacher.Proto, 0.5)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The two pruned groups pair the pooled activations channel for channel.
+	if len(hints) != 2 || hints[0].Value != "Pooling66_Output_0" || len(hints[0].Keep) != 4 ||
+		hints[1].Value != "Pooling160_Output_0" || len(hints[1].Keep) != 8 {
+		t.Fatalf("hints %+v", hints)
 	}
 	if d := s.Graph.Input[0].Type.GetTensorType().Shape.Dim[0]; d.GetDimParam() == "" {
 		t.Fatalf("batch dimension still fixed: %v", d)
@@ -243,8 +248,41 @@ func TestStudentFromTeacherMNIST(t *testing.T) {
 			t.Fatalf("conv weight %s %v: not half the channels", in.Name, in.Dims)
 		}
 	}
-	if _, _, err := StudentFromTeacher(teacher.Proto, 1); err == nil {
+	if _, _, _, err := StudentFromTeacher(teacher.Proto, 1); err == nil {
 		t.Fatal("width 1 accepted")
+	}
+	// One epoch on 512 digits with and without the hint terms (the same
+	// batches; a small rate keeps the runs close): the hints add to the
+	// loss, through a teacher that runs one image at a time.
+	digits := testutil.Fixture(t, "mnist/digits-shuffled.npz")
+	specs := dataset.SpecsFromGraph(s.Graph)
+	firstLoss := func(weight float64) float64 {
+		ev, err := dataset.Open(digits, specs, dataset.Options{Offset: 9000, Limit: 64, BatchSize: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ev.Close()
+		res, err := Distill(teacher.Proto, s, Options{
+			Loss:      LossConfig{Kind: LossKL, Temperature: 4, Alpha: 1, Hints: hints, HintWeight: weight},
+			Optimizer: OptimizerConfig{Name: OptAdam, LR: 1e-5},
+			Epochs:    1, Seed: 1,
+			Train: func(seed int64) (dataset.Source, error) {
+				return dataset.Open(digits, specs, dataset.Options{Limit: 512, BatchSize: 32, Shuffle: true, Seed: seed})
+			},
+			Eval: ev, LatencyRuns: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.History[0].TrainLoss
+	}
+	plain, hinted := firstLoss(0), firstLoss(1)
+	if !(hinted > plain+0.01) || math.IsInf(hinted, 0) {
+		t.Fatalf("training loss with hints %v, without %v", hinted, plain)
+	}
+	if _, err := Distill(teacher.Proto, s, Options{Loss: LossConfig{Kind: LossKL, Temperature: 4, Alpha: 1, HintWeight: 1}, Epochs: 1,
+		Optimizer: OptimizerConfig{Name: OptAdam, LR: 1e-3}}); err == nil || !strings.Contains(err.Error(), "needs hints") {
+		t.Fatalf("hint weight without hints: %v", err)
 	}
 }
 

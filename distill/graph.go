@@ -28,6 +28,21 @@ type LossConfig struct {
 	Alpha       float64
 	// Labels adds the cross-entropy term (KL with labelled data, alpha < 1).
 	Labels bool
+	// Hints adds, with weight HintWeight > 0, a term per hint pulling a
+	// student activation towards the teacher's: HintWeight·Σ(s − t)²/Σt²
+	// over the batch, t the teacher's value restricted to the channels
+	// Keep (axis 1).
+	Hints      []Hint  `json:",omitempty"`
+	HintWeight float64 `json:",omitempty"`
+}
+
+// Hint names an activation that student and teacher share channel for
+// channel: Value in both graphs, the student's channel i (axis 1) being
+// the teacher's channel Keep[i]. A student built by channel pruning has
+// them (StudentFromTeacher).
+type Hint struct {
+	Value string
+	Keep  []int
 }
 
 // Names of the training graph's extra inputs and of its loss.
@@ -131,7 +146,8 @@ func BuildTrainGraph(prepared *onnxpb.ModelProto, output string, loss LossConfig
 	default:
 		return nil, fmt.Errorf("unknown loss %q (want kl or mse)", loss.Kind)
 	}
-	g.Node = append(g.Node, &onnxpb.NodeProto{Name: nm.Name("distill_node"), OpType: "Sum", Input: terms, Output: []string{lossName}})
+	sum := &onnxpb.NodeProto{Name: nm.Name("distill_node"), OpType: "Sum", Input: terms, Output: []string{lossName}}
+	g.Node = append(g.Node, sum)
 	// Shapes of the loss values, for the rules that undo broadcasting.
 	for _, n := range g.Node[lossNodes:] {
 		if len(n.Output) == 0 || n.Output[0] == lossName {
@@ -145,6 +161,23 @@ func BuildTrainGraph(prepared *onnxpb.ModelProto, output string, loss LossConfig
 			}
 		}
 		g.ValueInfo = append(g.ValueInfo, valueInfo(n.Output[0], shape))
+	}
+	if loss.HintWeight > 0 {
+		for k, h := range loss.Hints {
+			hs, ok := valueShape(g, h.Value)
+			if !ok || len(hs) < 2 || hs[1] != int64(len(h.Keep)) {
+				return nil, fmt.Errorf("hint %q: the student has no such activation with %d channels on axis 1", h.Value, len(h.Keep))
+			}
+			in, scale := hintInput(k), hintScale(k)
+			addInput(in, tensor.Float32, shapeProto(hs))
+			addInput(scale, tensor.Float32, &onnxpb.TensorShapeProto{})
+			d := op("Sub", []string{h.Value, in})
+			sq := op("Mul", []string{d, d})
+			r := op("ReduceSum", []string{sq}, autodiff.AttrInt("keepdims", 0))
+			term := op("Mul", []string{r, scale})
+			g.ValueInfo = append(g.ValueInfo, valueInfo(d, hs), valueInfo(sq, hs), valueInfo(r, nil), valueInfo(term, nil))
+			sum.Input = append(sum.Input, term)
+		}
 	}
 	g.ValueInfo = append(g.ValueInfo, valueInfo(lossName, nil)) // until it becomes the output
 	var cands []string
@@ -202,6 +235,11 @@ func BuildTrainGraph(prepared *onnxpb.ModelProto, output string, loss LossConfig
 	tg.Model = m
 	return tg, nil
 }
+
+// hintInput and hintScale name the training graph's inputs for hint k:
+// the teacher's activation and the term's scale.
+func hintInput(k int) string { return fmt.Sprintf("distill_hint_%d", k) }
+func hintScale(k int) string { return fmt.Sprintf("distill_hint_scale_%d", k) }
 
 func isDistill(name string) bool { return len(name) > 8 && name[:8] == "distill_" }
 

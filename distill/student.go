@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
@@ -16,23 +17,33 @@ import (
 
 // StudentFromTeacher builds a student by channel pruning the teacher to
 // keep width of the channels of every prunable group (prune.PruneChannels
-// on the pre-processed teacher).
-func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.ModelProto, []string, error) {
+// on the pre-processed teacher). It also returns the hints that pair the
+// student's activations with the teacher's (the last activation of each
+// pruned group that carries its channels on axis 1, and the channels
+// kept), for LossConfig.Hints.
+func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.ModelProto, []Hint, []string, error) {
 	if !(width > 0 && width < 1) {
-		return nil, nil, fmt.Errorf("width %g: the share of channels kept must be in (0, 1)", width)
+		return nil, nil, nil, fmt.Errorf("width %g: the share of channels kept must be in (0, 1)", width)
 	}
 	s, notes, err := prune.Prepare(teacher, prune.Channel, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	r, err := prune.PruneChannels(s, prune.ChannelOptions{Sparsity: 1 - width})
 	if err != nil {
-		return nil, nil, fmt.Errorf("--student-from-teacher: %w", err)
+		return nil, nil, nil, fmt.Errorf("--student-from-teacher: %w", err)
 	}
 	pruned := 0
+	var hints []Hint
+	idx := graph.NewIndex(teacher.GetGraph())
 	for _, g := range r.Groups {
 		if g.Kept < g.Channels {
 			pruned++
+			// The activation must be the teacher's own (pre-processing
+			// may have renamed values).
+			if n, _ := idx.Producer(g.Value); n != nil && g.Value != "" {
+				hints = append(hints, Hint{Value: g.Value, Keep: slices.Clone(g.Keep)})
+			}
 		}
 	}
 	notes = append(notes, fmt.Sprintf("student: the teacher with %d channel groups pruned to %.0f%% of their channels", pruned, 100*width))
@@ -40,7 +51,7 @@ func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.Mode
 		s = d
 		notes = append(notes, "student: the teacher's export fixes the batch at 1; the student takes any batch size (checked in ONNX Runtime)")
 	}
-	return s, notes, nil
+	return s, hints, notes, nil
 }
 
 // DynamicBatch returns a copy of m whose batch dimension may vary, when m

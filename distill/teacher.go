@@ -19,6 +19,9 @@ import (
 type teacherRunner struct {
 	s      *ort.Session
 	output string
+	// hints are the teacher activations the hint terms read (the session
+	// exposes them as extra outputs).
+	hints  []string
 	inputs []string
 	batch  int64 // the teacher's fixed batch size, 0 when it varies
 }
@@ -52,21 +55,40 @@ func newTeacherRunner(s *ort.Session, output string, student *onnxpb.ModelProto)
 
 // run returns the teacher's output for a batch of n samples.
 func (r *teacherRunner) run(inputs map[string]*tensor.Tensor, n int) (*tensor.Tensor, error) {
+	out, err := r.runValues(inputs, n, []string{r.output})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// runValues returns the teacher's values names (outputs, or the exposed
+// hint activations) for a batch of n samples.
+func (r *teacherRunner) runValues(inputs map[string]*tensor.Tensor, n int, names []string) ([]*tensor.Tensor, error) {
 	feeds := map[string]*tensor.Tensor{}
 	for _, name := range r.inputs {
 		feeds[name] = inputs[name]
+	}
+	pick := func(out map[string]*tensor.Tensor) ([]*tensor.Tensor, error) {
+		vals := make([]*tensor.Tensor, len(names))
+		for i, name := range names {
+			if vals[i] = out[name]; vals[i] == nil {
+				return nil, fmt.Errorf("teacher: no value %q in its outputs", name)
+			}
+		}
+		return vals, nil
 	}
 	if r.batch <= 0 || int(r.batch) == n {
 		out, err := r.s.Run(feeds)
 		if err != nil {
 			return nil, fmt.Errorf("teacher: %w", err)
 		}
-		return out[r.output], nil
+		return pick(out)
 	}
 	if n%int(r.batch) != 0 {
 		return nil, fmt.Errorf("the teacher takes batches of exactly %d; a batch of %d samples cannot be split into them (use a batch size that is a multiple of %d)", r.batch, n, r.batch)
 	}
-	var parts []*tensor.Tensor
+	parts := make([][]*tensor.Tensor, len(names))
 	for lo := 0; lo < n; lo += int(r.batch) {
 		part := map[string]*tensor.Tensor{}
 		for name, t := range feeds {
@@ -80,9 +102,22 @@ func (r *teacherRunner) run(inputs map[string]*tensor.Tensor, n int) (*tensor.Te
 		if err != nil {
 			return nil, fmt.Errorf("teacher: %w", err)
 		}
-		parts = append(parts, out[r.output])
+		vals, err := pick(out)
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			parts[i] = append(parts[i], v)
+		}
 	}
-	return tensor.Concat(parts...)
+	vals := make([]*tensor.Tensor, len(names))
+	for i := range names {
+		var err error
+		if vals[i], err = tensor.Concat(parts[i]...); err != nil {
+			return nil, err
+		}
+	}
+	return vals, nil
 }
 
 // pickOutputs chooses the student output to train and the teacher output
@@ -163,9 +198,19 @@ func stepFeeds(feeds map[string]*tensor.Tensor, b *dataset.Batch, run *teacherRu
 			feeds[in.GetName()] = t
 		}
 	}
-	t, err := run.run(b.Inputs, b.N)
+	vals, err := run.runValues(b.Inputs, b.N, append([]string{run.output}, run.hints...))
 	if err != nil {
 		return err
+	}
+	t := vals[0]
+	if loss.HintWeight > 0 {
+		for k, h := range loss.Hints {
+			ht, scale, err := hintFeed(vals[1+k], h.Keep, loss.HintWeight)
+			if err != nil {
+				return fmt.Errorf("hint %q: %w", h.Value, err)
+			}
+			feeds[hintInput(k)], feeds[hintScale(k)] = ht, scale
+		}
 	}
 	if t.DType() != tensor.Float32 {
 		return fmt.Errorf("the teacher's output %s is %s, not float32", run.output, t.DType())
@@ -195,6 +240,44 @@ func stepFeeds(feeds map[string]*tensor.Tensor, b *dataset.Batch, run *teacherRu
 		feeds[softScale] = scalar(float32(1 / float64(t.Len())))
 	}
 	return nil
+}
+
+// hintFeed restricts the teacher's activation a [N, C, …] to the channels
+// keep and returns it with the hint term's scale, weight / Σ a² over the
+// kept channels (0 when they are all zero), which makes the term a
+// relative squared error.
+func hintFeed(a *tensor.Tensor, keep []int, weight float64) (*tensor.Tensor, *tensor.Tensor, error) {
+	sh := a.Shape()
+	if a.DType() != tensor.Float32 || len(sh) < 2 {
+		return nil, nil, fmt.Errorf("the teacher's activation is %s %v, not float32 with channels on axis 1", a.DType(), sh)
+	}
+	c := int(sh[1])
+	per := 1
+	for _, d := range sh[2:] {
+		per *= int(d)
+	}
+	v := tensor.Values[float32](a)
+	out := make([]float32, 0, int(sh[0])*len(keep)*per)
+	var ss float64
+	for n := range int(sh[0]) {
+		for _, ch := range keep {
+			if ch < 0 || ch >= c {
+				return nil, nil, fmt.Errorf("channel %d is outside the teacher's %d", ch, c)
+			}
+			row := v[(n*c+ch)*per : (n*c+ch+1)*per]
+			for _, x := range row {
+				ss += float64(x) * float64(x)
+			}
+			out = append(out, row...)
+		}
+	}
+	ns := slices.Clone(sh)
+	ns[1] = int64(len(keep))
+	scale := 0.0
+	if ss > 0 {
+		scale = weight / ss
+	}
+	return tensor.MustNew(ns, out), scalar(float32(scale)), nil
 }
 
 func scalar(v float32) *tensor.Tensor { return tensor.MustNew([]int64{}, []float32{v}) }

@@ -83,6 +83,14 @@ type ChannelGroup struct {
 	Params int64 `json:"params"`
 	// Reason says why the group is left alone, when it is.
 	Reason string `json:"reason,omitempty"`
+	// Keep lists the original indices of the channels kept, ascending
+	// (nil when the group is left alone).
+	Keep []int `json:"-"`
+	// Value names the last value (in node order) that carries the group's
+	// channels along axis 1, one index per channel: the activation a
+	// student built by pruning shares, channel for channel, with the
+	// original ("" when there is none).
+	Value string `json:"-"`
 }
 
 // ChannelResult is what PruneChannels did.
@@ -182,9 +190,26 @@ type channelPlan struct {
 
 func (p *channelPlan) report() []ChannelGroup {
 	out := make([]ChannelGroup, len(p.groups))
+	last := map[int]string{} // root → value
+	lastPos := map[int]int{}
+	for name, tr := range p.t.tracked {
+		if tr.axis != 1 || tr.e != 1 {
+			continue
+		}
+		n, _ := p.t.idx.Producer(name)
+		if n == nil {
+			continue
+		}
+		r, pos := p.t.find(tr.space), p.t.idx.Position(n)
+		if old, ok := lastPos[r]; !ok || pos > old || (pos == old && name > last[r]) {
+			last[r], lastPos[r] = name, pos
+		}
+	}
 	for i, g := range p.groups {
 		out[i] = g.info
 		out[i].Sources = slices.Clone(g.info.Sources)
+		out[i].Keep = slices.Clone(g.keep)
+		out[i].Value = last[g.root]
 	}
 	return out
 }

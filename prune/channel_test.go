@@ -255,6 +255,25 @@ func TestChannelExact(t *testing.T) {
 	if res.Groups[0].Kept != 4 || res.Groups[1].Kept != 3 {
 		t.Fatalf("groups %+v, want 4 and 3 channels kept", res.Groups)
 	}
+	// Which channels, and the last activation holding them on axis 1: the
+	// MaxPool's output, then the second Relu's (Flatten interleaves).
+	outputOf := func(op string, k int) string {
+		for _, n := range m.Graph.Node {
+			if n.OpType == op {
+				if k == 0 {
+					return n.Output[0]
+				}
+				k--
+			}
+		}
+		return ""
+	}
+	if g := res.Groups[0]; !slices.Equal(g.Keep, []int{0, 2, 3, 5}) || g.Value != outputOf("MaxPool", 0) {
+		t.Errorf("group 0 keeps %v of %q, want [0 2 3 5] of %q", g.Keep, g.Value, outputOf("MaxPool", 0))
+	}
+	if g := res.Groups[1]; !slices.Equal(g.Keep, []int{1, 2, 4}) || g.Value != outputOf("Relu", 1) {
+		t.Errorf("group 1 keeps %v of %q, want [1 2 4] of %q", g.Keep, g.Value, outputOf("Relu", 1))
+	}
 	for name, want := range map[string][]int64{
 		"w1": {4, 3, 3, 3}, "bn.var": {4}, "w2": {3, 4, 3, 3}, "b2": {3}, "fc.weight": {5, 48},
 	} {

@@ -40,6 +40,7 @@ type Options struct {
 	WarmupSteps              int
 	ClipNorm                 float64
 	Temperature, Alpha       float64
+	HintWeight               float64
 	Loss                     string
 	Outputs                  string
 	Freeze                   []string
@@ -113,6 +114,7 @@ exactly where the last checkpoint left it.`,
 	fl.Float64Var(&opts.ClipNorm, "clip-norm", 0, "clip the global gradient norm to this value (0: off)")
 	fl.Float64Var(&opts.Temperature, "temperature", 4, "softmax temperature of the kl loss")
 	fl.Float64Var(&opts.Alpha, "alpha", 0.9, "weight of the teacher term against the labels (kl loss, labelled data)")
+	fl.Float64Var(&opts.HintWeight, "hint-weight", 0, "with --student-from-teacher: weight of the terms pulling the kept channels' activations towards the teacher's (relative squared error; 1 is a good start)")
 	fl.StringVar(&opts.Loss, "loss", "kl", "kl (classifiers) or mse")
 	fl.StringVar(&opts.Outputs, "outputs", "", "the student output to train (default its first float output); the teacher's of the same name, else its first")
 	fl.StringSliceVar(&opts.Freeze, "freeze", nil, "weights to keep fixed (name patterns such as 'conv1.*')")
@@ -168,6 +170,10 @@ func plan(o *Options) (distill.Options, error) {
 		return do, cmdutil.Usagef("--width applies to --student-from-teacher")
 	case !(o.Width > 0 && o.Width < 1):
 		return do, cmdutil.Usagef("--width %g: the share of channels kept must be in (0, 1)", o.Width)
+	case changed("hint-weight") && !o.FromTeacher:
+		return do, cmdutil.Usagef("--hint-weight applies to --student-from-teacher (the activations it pairs come from pruning the teacher)")
+	case !(o.HintWeight >= 0 && !math.IsInf(o.HintWeight, 0)):
+		return do, cmdutil.Usagef("--hint-weight %g: must be a finite value ≥ 0", o.HintWeight)
 	case o.Epochs < 1:
 		return do, cmdutil.Usagef("--epochs must be at least 1")
 	case o.BatchSize < 1:
@@ -201,7 +207,7 @@ func plan(o *Options) (distill.Options, error) {
 		mom = 0
 	}
 	do = distill.Options{
-		Loss:   distill.LossConfig{Kind: o.Loss, Temperature: o.Temperature, Alpha: o.Alpha},
+		Loss:   distill.LossConfig{Kind: o.Loss, Temperature: o.Temperature, Alpha: o.Alpha, HintWeight: o.HintWeight},
 		Output: o.Outputs,
 		Optimizer: distill.OptimizerConfig{Name: o.Optimizer, LR: o.LR, Momentum: mom, WeightDecay: o.WeightDecay,
 			Schedule: o.Schedule, WarmupSteps: o.WarmupSteps, ClipNorm: o.ClipNorm},
@@ -251,11 +257,20 @@ func Run(opts *Options) error {
 	studentInfo := FileInfo{Path: opts.Student}
 	var notes []string
 	if opts.FromTeacher {
-		s, n, err := distill.StudentFromTeacher(teacher.Proto, opts.Width)
+		s, hints, n, err := distill.StudentFromTeacher(teacher.Proto, opts.Width)
 		if err != nil {
 			return err
 		}
 		student, notes = s, n
+		if opts.HintWeight > 0 {
+			if len(hints) == 0 {
+				return fmt.Errorf("--hint-weight: no pruned group of the teacher has an activation with its channels on axis 1 to pair")
+			}
+			do.Loss.Hints = hints
+			for _, h := range hints {
+				notes = append(notes, fmt.Sprintf("hint: %s (%d channels)", h.Value, len(h.Keep)))
+			}
+		}
 		studentInfo.Path = fmt.Sprintf("(%s, %.0f%% of its channels)", opts.Teacher, 100*opts.Width)
 	} else {
 		sm, err := cmdutil.LoadModel(opts.Student)
@@ -364,6 +379,9 @@ func optionsEcho(o *Options, do distill.Options) map[string]any {
 	}
 	if o.Loss == distill.LossKL {
 		e["temperature"], e["alpha"] = o.Temperature, o.Alpha
+		if o.HintWeight > 0 {
+			e["hint_weight"] = o.HintWeight
+		}
 	}
 	if o.Optimizer == "sgd" {
 		e["momentum"] = o.Momentum

@@ -56,6 +56,8 @@ func TestDistillErrorsCLI(t *testing.T) {
 		{[]string{"--teacher", mnist(t), "--data", "x.npz"}, 2, "--student-from-teacher"},
 		{[]string{"--teacher", mnist(t), "--student", st, "--student-from-teacher", "--data", "x.npz"}, 2, "exclude each other"},
 		{[]string{"--teacher", mnist(t), "--student-from-teacher", "--width", "1.5", "--data", "x.npz"}, 2, "--width"},
+		{[]string{"--teacher", mnist(t), "--student", st, "--hint-weight", "1", "--data", "x.npz"}, 2, "--hint-weight applies to --student-from-teacher"},
+		{[]string{"--teacher", mnist(t), "--student-from-teacher", "--hint-weight", "-1", "--data", "x.npz"}, 2, "--hint-weight -1"},
 		{[]string{"--teacher", mnist(t), "--student", st, "--data", "x.npz", "--optimizer", "lion"}, 2, "lion"},
 		{[]string{"--teacher", mnist(t), "--student", st, "--data", "x.npz", "--resume"}, 2, "--checkpoint-dir"},
 		{[]string{"--teacher", mnist(t), "--student", testutil.Testdata(t, "mlp.onnx"), "--data", "random", "-o", filepath.Join(dir, "a.onnx")}, 1, "not an input of the student"},
