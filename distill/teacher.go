@@ -247,37 +247,22 @@ func stepFeeds(feeds map[string]*tensor.Tensor, b *dataset.Batch, run *teacherRu
 // kept channels (0 when they are all zero), which makes the term a
 // relative squared error.
 func hintFeed(a *tensor.Tensor, keep []int, weight float64) (*tensor.Tensor, *tensor.Tensor, error) {
-	sh := a.Shape()
-	if a.DType() != tensor.Float32 || len(sh) < 2 {
-		return nil, nil, fmt.Errorf("the teacher's activation is %s %v, not float32 with channels on axis 1", a.DType(), sh)
+	if a.DType() != tensor.Float32 || len(a.Shape()) < 2 {
+		return nil, nil, fmt.Errorf("the teacher's activation is %s %v, not float32 with channels on axis 1", a.DType(), a.Shape())
 	}
-	c := int(sh[1])
-	per := 1
-	for _, d := range sh[2:] {
-		per *= int(d)
+	kept, err := a.Take(1, keep)
+	if err != nil {
+		return nil, nil, err
 	}
-	v := tensor.Values[float32](a)
-	out := make([]float32, 0, int(sh[0])*len(keep)*per)
 	var ss float64
-	for n := range int(sh[0]) {
-		for _, ch := range keep {
-			if ch < 0 || ch >= c {
-				return nil, nil, fmt.Errorf("channel %d is outside the teacher's %d", ch, c)
-			}
-			row := v[(n*c+ch)*per : (n*c+ch+1)*per]
-			for _, x := range row {
-				ss += float64(x) * float64(x)
-			}
-			out = append(out, row...)
-		}
+	for _, x := range tensor.Values[float32](kept) {
+		ss += float64(x) * float64(x)
 	}
-	ns := slices.Clone(sh)
-	ns[1] = int64(len(keep))
 	scale := 0.0
 	if ss > 0 {
 		scale = weight / ss
 	}
-	return tensor.MustNew(ns, out), scalar(float32(scale)), nil
+	return kept, scalar(float32(scale)), nil
 }
 
 func scalar(v float32) *tensor.Tensor { return tensor.MustNew([]int64{}, []float32{v}) }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 
 	"github.com/infer-ml/infer/pkg/graph"
@@ -190,7 +189,7 @@ func sliceInitializer(tp *onnxpb.TensorProto, cuts []channelCut) (*onnxpb.Tensor
 		return nil, err
 	}
 	for _, c := range cuts {
-		if x, err = takeChannels(x, c.axis, expandChannels(c.keep, c.e)); err != nil {
+		if x, err = x.Take(c.axis, expandChannels(c.keep, c.e)); err != nil {
 			return nil, err
 		}
 	}
@@ -206,60 +205,6 @@ func expandChannels(keep []int, e int) []int {
 		}
 	}
 	return idx
-}
-
-// takeChannels returns a new tensor with the given indices of x along axis,
-// in order.
-func takeChannels(x *tensor.Tensor, axis int, idx []int) (*tensor.Tensor, error) {
-	shape := x.Shape()
-	if axis < 0 || axis >= len(shape) {
-		return nil, fmt.Errorf("axis %d of %v", axis, x)
-	}
-	n := int(shape[axis])
-	for _, i := range idx {
-		if i < 0 || i >= n {
-			return nil, fmt.Errorf("index %d along axis %d of %v", i, axis, x)
-		}
-	}
-	outer, inner := 1, 1
-	for _, d := range shape[:axis] {
-		outer *= int(d)
-	}
-	for _, d := range shape[axis+1:] {
-		inner *= int(d)
-	}
-	newShape := slices.Clone(shape)
-	newShape[axis] = int64(len(idx))
-	var data any
-	switch v := x.Data().(type) {
-	case []float32:
-		data = gatherAlong(v, outer, n, inner, idx)
-	case []int64:
-		data = gatherAlong(v, outer, n, inner, idx)
-	default:
-		src := reflect.ValueOf(v)
-		dst := reflect.MakeSlice(src.Type(), outer*len(idx)*inner, outer*len(idx)*inner)
-		for o := range outer {
-			for j, i := range idx {
-				at := (o*len(idx) + j) * inner
-				from := (o*n + i) * inner
-				reflect.Copy(dst.Slice(at, at+inner), src.Slice(from, from+inner))
-			}
-		}
-		data = dst.Interface()
-	}
-	return tensor.NewWithDType(x.DType(), newShape, data)
-}
-
-func gatherAlong[T any](src []T, outer, n, inner int, idx []int) []T {
-	dst := make([]T, 0, outer*len(idx)*inner)
-	for o := range outer {
-		for _, i := range idx {
-			from := (o*n + i) * inner
-			dst = append(dst, src[from:from+inner]...)
-		}
-	}
-	return dst
 }
 
 // setShapeEntry returns a copy of the int64 shape tensor tp with entry at

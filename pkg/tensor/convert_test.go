@@ -307,3 +307,25 @@ func TestRows(t *testing.T) {
 		t.Error("Rows of a scalar gave no error")
 	}
 }
+
+// TestTake: indices along a middle axis, for the float32 fast path and
+// the generic one (int32), with repeats and errors.
+func TestTake(t *testing.T) {
+	f := MustNew([]int64{2, 3, 2}, []float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})
+	got, err := f.Take(1, []int{2, 0, 2})
+	if err != nil || !reflect.DeepEqual(got.Shape(), []int64{2, 3, 2}) ||
+		!reflect.DeepEqual(Values[float32](got), []float32{4, 5, 0, 1, 4, 5, 10, 11, 6, 7, 10, 11}) {
+		t.Fatalf("Take(1, [2 0 2]) = %v %v, %v", got, got.Data(), err)
+	}
+	i := MustNew([]int64{2, 3}, []int32{0, 1, 2, 3, 4, 5})
+	gi, err := i.Take(1, []int{1})
+	if err != nil || !reflect.DeepEqual(gi.Shape(), []int64{2, 1}) || !reflect.DeepEqual(Values[int32](gi), []int32{1, 4}) {
+		t.Fatalf("Take(1, [1]) = %v %v, %v", gi, gi.Data(), err)
+	}
+	if _, err := i.Take(2, []int{0}); err == nil {
+		t.Error("Take along an axis past the rank gave no error")
+	}
+	if _, err := i.Take(1, []int{3}); err == nil {
+		t.Error("Take of an index past the end gave no error")
+	}
+}

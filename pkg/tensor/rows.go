@@ -59,6 +59,59 @@ func (t *Tensor) TakeRows(rows []int) (*Tensor, error) {
 	return out, nil
 }
 
+// Take returns a new tensor made of the given indices of t along axis,
+// in order (indices may repeat): Gather with a 1-D index. It returns an
+// error for an axis outside t's rank or an index outside 0..shape[axis]-1.
+func (t *Tensor) Take(axis int, idx []int) (*Tensor, error) {
+	if axis < 0 || axis >= len(t.shape) {
+		return nil, fmt.Errorf("axis %d is outside tensor %v", axis, t)
+	}
+	n := int(t.shape[axis])
+	for _, i := range idx {
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("index %d along axis %d is outside tensor %v", i, axis, t)
+		}
+	}
+	outer, inner := 1, 1
+	for _, d := range t.shape[:axis] {
+		outer *= int(d)
+	}
+	for _, d := range t.shape[axis+1:] {
+		inner *= int(d)
+	}
+	shape := slices.Clone(t.shape)
+	shape[axis] = int64(len(idx))
+	switch v := t.data.(type) {
+	case []float32:
+		return &Tensor{dtype: t.dtype, shape: shape, data: takeAlong(v, outer, n, inner, idx)}, nil
+	case []int64:
+		return &Tensor{dtype: t.dtype, shape: shape, data: takeAlong(v, outer, n, inner, idx)}, nil
+	}
+	out, err := Zeros(t.dtype, shape)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := reflect.ValueOf(t.data), reflect.ValueOf(out.data)
+	for o := range outer {
+		for j, i := range idx {
+			at, from := (o*len(idx)+j)*inner, (o*n+i)*inner
+			reflect.Copy(dst.Slice(at, at+inner), src.Slice(from, from+inner))
+		}
+	}
+	return out, nil
+}
+
+func takeAlong[T any](src []T, outer, n, inner int, idx []int) []T {
+	dst := make([]T, 0, outer*len(idx)*inner)
+	for o := range outer {
+		for _, i := range idx {
+			from := (o*n + i) * inner
+			dst = append(dst, src[from:from+inner]...)
+		}
+	}
+	return dst
+}
+
 // Concat joins tensors along the first axis into a new tensor. It returns
 // an error when there are none, when one is nil or a scalar, or when their
 // dtypes or dimensions after the first differ.
