@@ -36,25 +36,22 @@ func foldBatchNormsForTraining(g *onnxpb.GraphProto, nm *graph.Namer) (int, erro
 	idx := graph.NewIndex(g)
 	before := map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}
 	drop := map[*onnxpb.NodeProto]bool{}
-	floats := func(name string) ([]float32, []int64, error) {
+	floats := func(name string) ([]float32, error) {
 		t, err := tensor.FromProto(idx.Initializer(name))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		return tensor.Values[float32](t), t.Shape(), nil
+		return tensor.Values[float32](t), nil
 	}
 	folded := 0
 	for _, p := range pairs {
 		conv, bn := p.Conv, p.BN
-		_, wShape, err := floats(conv.Input[1])
+		wShape := idx.Initializer(conv.Input[1]).GetDims() // only the shape: W stays a trainable input
+		mean, err := floats(bn.Input[3])
 		if err != nil {
 			return 0, err
 		}
-		mean, _, err := floats(bn.Input[3])
-		if err != nil {
-			return 0, err
-		}
-		variance, _, err := floats(bn.Input[4])
+		variance, err := floats(bn.Input[4])
 		if err != nil {
 			return 0, err
 		}
