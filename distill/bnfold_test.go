@@ -74,13 +74,7 @@ func TestTrainGraphCNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := tensor.AsFloat64(ref["logits"])
-	c, _ := tensor.AsFloat64(out["logits"])
-	for i := range a {
-		if math.Abs(a[i]-c[i]) > 1e-4*(1+math.Abs(a[i])) {
-			t.Fatalf("logit %d: student %v, training graph %v", i, a[i], c[i])
-		}
-	}
+	sameLogits(t, ref["logits"], out["logits"], 1e-4, 1e-4)
 	loss := func() float64 {
 		o, err := ts.Run(feeds)
 		if err != nil {

@@ -75,6 +75,19 @@ func trainGraph(t *testing.T, student *onnxpb.ModelProto, temp float64) *TrainGr
 	return tg
 }
 
+// sameLogits fails t unless the training graph's logits got match the
+// student's want within abs + rel·|want| each.
+func sameLogits(t *testing.T, want, got *tensor.Tensor, abs, rel float64) {
+	t.Helper()
+	a, _ := tensor.AsFloat64(want)
+	c, _ := tensor.AsFloat64(got)
+	for i := range a {
+		if math.Abs(a[i]-c[i]) > abs+rel*math.Abs(a[i]) {
+			t.Fatalf("logit %d: student %v, training graph %v", i, a[i], c[i])
+		}
+	}
+}
+
 // paramFeeds feeds the training graph the student's own values of its
 // trainable weights (copies, returned by name for the caller to change).
 func paramFeeds(student *onnxpb.ModelProto, tg *TrainGraph, feeds map[string]*tensor.Tensor) map[string][]float32 {
@@ -112,13 +125,7 @@ func TestTrainGraphForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := tensor.AsFloat64(want["logits"])
-	c, _ := tensor.AsFloat64(got["logits"])
-	for i := range a {
-		if math.Abs(a[i]-c[i]) > 1e-5 {
-			t.Fatalf("logit %d: student %v, training graph %v", i, a[i], c[i])
-		}
-	}
+	sameLogits(t, want["logits"], got["logits"], 1e-5, 0)
 	// KL of a model with itself is zero, and so is its gradient.
 	l, _ := tensor.AsFloat64(got[lossName])
 	if math.Abs(l[0]) > 1e-5 {
