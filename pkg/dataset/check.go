@@ -32,16 +32,16 @@ func convertible(from, to tensor.DType) bool {
 	return false
 }
 
-// checkArrays validates the arrays of one file (aligned with specs) and
+// checkArrays validates the arrays of one file (aligned with f.specs) and
 // the optional label array, and returns the sample count.
-func checkArrays(where string, specs []InputSpec, arrays []arrayInfo, label *arrayInfo) (int, error) {
+func checkArrays(where string, f feed, arrays []arrayInfo, label *arrayInfo) (int, error) {
 	type owner struct {
 		input string
 		size  int64
 	}
 	params := map[string]owner{}
 	n, nFrom := int64(-1), ""
-	for i, s := range specs {
+	for i, s := range f.specs {
 		a := arrays[i]
 		if !convertible(a.dtype, s.DType) {
 			hint := ""
@@ -53,19 +53,19 @@ func checkArrays(where string, specs []InputSpec, arrays []arrayInfo, label *arr
 			}
 			return 0, fmt.Errorf("%s: array %q is %s, but model input %q is %s%s", where, a.name, a.dtype, s.Name, s.DType, hint)
 		}
-		if err := checkShape(s, a); err != nil {
+		if err := checkShape(s, f.layout, i, a); err != nil {
 			return 0, fmt.Errorf("%s: %w", where, err)
 		}
-		for d := 1; d < len(s.Shape); d++ {
-			p := s.dimParam(d)
-			if p == "" || s.Shape[d] >= 0 {
+		for d := range s.Shape {
+			p, at := s.dimParam(d), f.layout.rowDim(i, d)
+			if p == "" || s.Shape[d] >= 0 || at < 0 {
 				continue
 			}
-			if o, ok := params[p]; ok && o.size != a.shape[d] {
+			if o, ok := params[p]; ok && o.size != a.shape[at] {
 				return 0, fmt.Errorf("%s: model inputs %q and %q share dimension %q, but their arrays have %d and %d there",
-					where, o.input, s.Name, p, o.size, a.shape[d])
+					where, o.input, s.Name, p, o.size, a.shape[at])
 			}
-			params[p] = owner{s.Name, a.shape[d]}
+			params[p] = owner{s.Name, a.shape[at]}
 		}
 		if n >= 0 && a.shape[0] != n {
 			return 0, fmt.Errorf("%s: arrays have different sample counts: %q has %d, %q has %d", where, nFrom, n, a.name, a.shape[0])
@@ -86,29 +86,34 @@ func checkArrays(where string, specs []InputSpec, arrays []arrayInfo, label *arr
 	return int(n), nil
 }
 
-// checkShape checks an array shape [samples, dims...] against the model
-// input's shape.
-func checkShape(s InputSpec, a arrayInfo) error {
+// checkShape checks an array shape [samples, row...] against model input
+// i: the row is the input without its batch axis (see Layout), or all of
+// it for an unbatched input.
+func checkShape(s InputSpec, l Layout, i int, a arrayInfo) error {
 	mismatch := func(why string) error {
 		return fmt.Errorf("array %q has shape %v, but model input %q takes %s: %s", a.name, a.shape, s.Name, s.shapeString(), why)
 	}
-	switch {
-	case s.Shape == nil:
-		if len(a.shape) == 0 {
-			return fmt.Errorf("array %q is a scalar; it needs a first axis counting samples", a.name)
-		}
-		return nil
-	case s.scalar():
-		if len(a.shape) != 1 {
-			return mismatch("a scalar input needs a 1-D array, one value per sample")
-		}
-		return nil
-	case len(a.shape) != len(s.Shape):
-		return mismatch(fmt.Sprintf("rank %d, want %d (the first axis counts samples)", len(a.shape), len(s.Shape)))
+	if len(a.shape) == 0 {
+		return fmt.Errorf("array %q is a scalar; it needs a first axis counting samples (or give the input one value with --input-value)", a.name)
 	}
-	for d := 1; d < len(s.Shape); d++ {
-		if s.Shape[d] >= 0 && a.shape[d] != s.Shape[d] {
-			return mismatch(fmt.Sprintf("dimension %d is %d, want %d", d, a.shape[d], s.Shape[d]))
+	if s.Shape == nil {
+		return nil
+	}
+	row := l.rowShape(s, i)
+	if len(a.shape) != len(row)+1 {
+		why := fmt.Sprintf("rank %d, want %d (the first axis counts samples)", len(a.shape), len(row)+1)
+		switch {
+		case s.scalar():
+			why = "a scalar input needs a 1-D array, one value per sample"
+		case l.Axis[i] > 0:
+			why = fmt.Sprintf("rank %d, want %d: samples first, then the input without its batch axis %d", len(a.shape), len(row)+1, l.Axis[i])
+		}
+		return mismatch(why)
+	}
+	for d := range s.Shape {
+		at := l.rowDim(i, d)
+		if at >= 0 && s.Shape[d] >= 0 && a.shape[at] != s.Shape[d] {
+			return mismatch(fmt.Sprintf("dimension %d is %d, want %d", at, a.shape[at], s.Shape[d]))
 		}
 	}
 	return nil

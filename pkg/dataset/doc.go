@@ -13,17 +13,24 @@
 //     read as bfloat16 bits, as ONNX tooling writes them);
 //   - "random": seeded synthetic inputs built from the model's signature.
 //
-// Conventions. The first axis of every array is the samples axis and is
-// the model's batch axis: an array for an input of shape [N, 3, 224, 224]
-// has shape [samples, 3, 224, 224]. A model input whose first dimension is
-// fixed (say 1) is fed batches of exactly that size and a short final
-// batch is dropped; a scalar input is fed one sample at a time. Other
-// dimensions must equal the model's fixed dimensions; dimensions that
-// share a symbolic name must agree across inputs. Float64 and other float
-// arrays are converted to the model's float type, and integer arrays to
-// its integer type, with an error for values that do not fit; integers are
-// never turned into floats or floats into integers. NaN and ±Inf in float
-// inputs are errors unless Options.AllowNonFinite is set.
+// Conventions. The first axis of every stored array counts samples. The
+// model's batch axis is found by LayoutOf: axis 0 for most inputs, the
+// axis named like the batch for a state such as [2, N, 128] (the array is
+// then [samples, 2, 128]: samples first, then the input without its batch
+// axis), none for a scalar or an input fixed beside a dynamic batch. An
+// ONNX test-data tensor is stored as the model takes it, batch axis
+// included. A model whose inputs fix the batch size (say 64) is fed
+// batches of exactly that size and a short final batch is dropped. An
+// unbatched input read from files is fed one sample at a time, unless
+// Options.Values gives it one value (then no array is needed); random
+// data draws it once. Other dimensions must equal the model's fixed
+// dimensions; dimensions that share a symbolic name must agree across
+// inputs. Random data sizes dynamic dimensions realistically (see
+// ResolveShapes), never 1. Float64 and other float arrays are converted
+// to the model's float type, and integer arrays to its integer type, with
+// an error for values that do not fit; integers are never turned into
+// floats or floats into integers. NaN and ±Inf in float inputs are errors
+// unless Options.AllowNonFinite is set.
 //
 // Memory. Nothing holds a whole dataset. Without shuffling, .npz arrays are
 // streamed row by row from their zip entries: memory is one batch per input

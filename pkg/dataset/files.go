@@ -50,7 +50,7 @@ type chunk struct {
 // fileSource serves batches from parts in order, crossing part boundaries
 // when the row shapes allow.
 type fileSource struct {
-	specs  []InputSpec
+	feed   feed
 	opts   Options
 	plan   plan
 	parts  []part
@@ -69,8 +69,8 @@ type fileSource struct {
 
 var errClosed = errors.New("data source is closed")
 
-func newFileSource(parts []part, specs []InputSpec, opts Options, p plan) (*fileSource, error) {
-	s := &fileSource{specs: specs, opts: opts, plan: p, parts: parts}
+func newFileSource(parts []part, f feed, opts Options, p plan) (*fileSource, error) {
+	s := &fileSource{feed: f, opts: opts, plan: p, parts: parts}
 	total := 0
 	for i, pt := range parts {
 		s.starts = append(s.starts, total)
@@ -201,7 +201,7 @@ func (s *fileSource) Next() (*Batch, error) {
 		if err != nil {
 			return s.fail(err)
 		}
-		if err := prepare(pt.where(), s.specs, pt.names(), pt.labelName(), &ch, s.opts.AllowNonFinite); err != nil {
+		if err := prepare(pt.where(), s.feed.specs, pt.names(), pt.labelName(), &ch, s.opts.AllowNonFinite); err != nil {
 			return s.fail(err)
 		}
 		chunks = append(chunks, ch)
@@ -212,7 +212,7 @@ func (s *fileSource) Next() (*Batch, error) {
 			}
 		}
 	}
-	b, err := s.assemble(chunks)
+	b, err := s.assemble(chunks, got)
 	if err != nil {
 		return s.fail(err)
 	}
@@ -221,27 +221,33 @@ func (s *fileSource) Next() (*Batch, error) {
 	return b, nil
 }
 
-func (s *fileSource) assemble(chunks []chunk) (*Batch, error) {
+func (s *fileSource) assemble(chunks []chunk, n int) (*Batch, error) {
 	b := &Batch{Inputs: map[string]*tensor.Tensor{}}
-	for _, spec := range s.specs {
+	for i, spec := range s.feed.specs {
 		parts := make([]*tensor.Tensor, len(chunks))
-		for i, ch := range chunks {
-			parts[i] = ch.inputs[spec.Name]
+		for j, ch := range chunks {
+			parts[j] = ch.inputs[spec.Name]
 		}
 		t := parts[0]
+		var err error
 		if len(parts) > 1 {
-			var err error
-			if t, err = tensor.Concat(parts...); err != nil {
-				return nil, fmt.Errorf("model input %q: %w", spec.Name, err)
-			}
+			t, err = tensor.Concat(parts...)
 		}
-		if spec.scalar() {
-			var err error
-			if t, err = t.Reshape([]int64{}); err != nil {
-				return nil, fmt.Errorf("model input %q: %w", spec.Name, err)
-			}
+		// Rows are samples first; the model takes them on its batch axis.
+		switch a := s.feed.layout.Axis[i]; {
+		case err != nil:
+		case a < 0:
+			t, err = t.Reshape(t.Shape()[1:])
+		case a > 0:
+			t, err = tensor.MoveFirstAxis(t, a)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("model input %q: %w", spec.Name, err)
 		}
 		b.Inputs[spec.Name] = t
+	}
+	if err := s.addValues(b, n); err != nil {
+		return nil, err
 	}
 	if s.labels {
 		for _, ch := range chunks {
@@ -249,6 +255,38 @@ func (s *fileSource) assemble(chunks []chunk) (*Batch, error) {
 		}
 	}
 	return b, nil
+}
+
+// addValues adds the inputs given a value, sized like the stored inputs
+// they share symbolic dimensions with (an attention mask of ones follows
+// the token ids' length).
+func (s *fileSource) addValues(b *Batch, n int) error {
+	if len(s.opts.Values) == 0 {
+		return nil
+	}
+	known := map[string][]int64{}
+	for _, spec := range s.feed.specs {
+		known[spec.Name] = b.Inputs[spec.Name].Shape()
+	}
+	for k, v := range s.opts.Shapes {
+		if _, ok := known[k]; !ok {
+			known[k] = v
+		}
+	}
+	shapes, err := ResolveShapes(s.feed.all, known, n, 0)
+	if err != nil {
+		return err
+	}
+	for _, spec := range s.feed.all {
+		v, ok := s.opts.Values[spec.Name]
+		if !ok {
+			continue
+		}
+		if b.Inputs[spec.Name], err = Constant(spec.DType, shapes[spec.Name], v); err != nil {
+			return fmt.Errorf("model input %q: %w", spec.Name, err)
+		}
+	}
+	return nil
 }
 
 // advance opens the next part of the pass at its first selected row.
@@ -331,7 +369,7 @@ func (c *cursor) take(k int) (chunk, error) {
 }
 
 // partsOfDir lists a folder's test-data sets or .npz files.
-func partsOfDir(dir string, specs []InputSpec) ([]part, error) {
+func partsOfDir(dir string, f feed) ([]part, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, errors.Unwrap(err))
@@ -355,14 +393,14 @@ func partsOfDir(dir string, specs []InputSpec) ([]part, error) {
 	case len(sets) > 0:
 		sort.Slice(sets, func(i, j int) bool { return naturalLess(sets[i], sets[j]) })
 		for _, name := range sets {
-			tp, err := inspectTestSet(filepath.Join(dir, name), specs)
+			tp, err := inspectTestSet(filepath.Join(dir, name), f)
 			if err != nil {
 				return nil, err
 			}
 			parts = append(parts, tp)
 		}
 	case inputPB:
-		tp, err := inspectTestSet(dir, specs)
+		tp, err := inspectTestSet(dir, f)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +408,7 @@ func partsOfDir(dir string, specs []InputSpec) ([]part, error) {
 	case len(npzs) > 0:
 		sort.Strings(npzs)
 		for _, name := range npzs {
-			np, err := inspectNPZ(filepath.Join(dir, name), specs)
+			np, err := inspectNPZ(filepath.Join(dir, name), f)
 			if err != nil {
 				return nil, err
 			}
@@ -408,7 +446,8 @@ type npzPart struct {
 // has that name.
 var labelNames = []string{"label", "labels"}
 
-func inspectNPZ(file string, specs []InputSpec) (*npzPart, error) {
+func inspectNPZ(file string, f feed) (*npzPart, error) {
+	specs := f.specs
 	z, err := tensor.OpenNPZ(file)
 	if err != nil {
 		return nil, err
@@ -446,7 +485,7 @@ func inspectNPZ(file string, specs []InputSpec) (*npzPart, error) {
 		p.label = name
 		p.heads[""] = h
 	}
-	if p.n, err = checkArrays(file, specs, infos, label); err != nil {
+	if p.n, err = checkArrays(file, f, infos, label); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -558,56 +597,72 @@ var inputFile = regexp.MustCompile(`^input_(\d+)\.pb$`)
 // model input.
 type testPart struct {
 	dir    string
-	files  []string // by spec index
+	files  []string // by index in specs
 	specs  []InputSpec
+	axis   []int // batch axis of each, -1 when unbatched
+	number []int // model input number of each (its K in input_K.pb)
 	n      int
 	shapes map[string][]int64
 	nameOf map[string]string
 }
 
-func inspectTestSet(dir string, specs []InputSpec) (*testPart, error) {
+// inspectTestSet reads a test-data set. input_K.pb is the K-th model
+// input, whether or not it is fed from the files.
+func inspectTestSet(dir string, f feed) (*testPart, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, errors.Unwrap(err))
 	}
-	p := &testPart{dir: dir, files: make([]string, len(specs)), specs: specs, shapes: map[string][]int64{}, nameOf: map[string]string{}}
+	p := &testPart{dir: dir, files: make([]string, len(f.specs)), specs: f.specs, axis: f.layout.Axis, shapes: map[string][]int64{}, nameOf: map[string]string{}}
+	index := map[string]int{}
+	for i, s := range f.specs {
+		index[s.Name] = i
+	}
 	for _, e := range entries {
 		m := inputFile.FindStringSubmatch(e.Name())
 		if m == nil || e.IsDir() {
 			continue
 		}
 		k, err := strconv.Atoi(m[1])
-		if err != nil || k >= len(specs) {
-			return nil, fmt.Errorf("%s: %s has no model input to feed (the model has %d inputs: %s)", dir, e.Name(), len(specs), specNames(specs))
+		if err != nil || k >= len(f.all) {
+			return nil, fmt.Errorf("%s: %s has no model input to feed (the model has %d inputs: %s)", dir, e.Name(), len(f.all), specNames(f.all))
 		}
-		p.files[k] = filepath.Join(dir, e.Name())
+		if i, fed := index[f.all[k].Name]; fed {
+			p.files[i] = filepath.Join(dir, e.Name())
+		}
 	}
-	for k, s := range specs {
-		if p.files[k] == "" {
+	for k, s := range f.all {
+		i, fed := index[s.Name]
+		if !fed {
+			continue
+		}
+		if p.files[i] == "" {
 			return nil, fmt.Errorf("%s has no input_%d.pb for model input %d %q", dir, k, k, s.Name)
 		}
-		p.nameOf[s.Name] = filepath.Base(p.files[k])
+		p.nameOf[s.Name] = filepath.Base(p.files[i])
+		p.number = append(p.number, k)
 	}
 	ts, err := p.load()
 	if err != nil {
 		return nil, err
 	}
-	infos := make([]arrayInfo, len(specs))
-	for k, s := range specs {
+	infos := make([]arrayInfo, len(f.specs))
+	for k, s := range f.specs {
 		infos[k] = arrayInfo{name: p.nameOf[s.Name], dtype: ts[s.Name].DType(), shape: ts[s.Name].Shape()}
 		if len(ts[s.Name].Shape()) > 0 {
 			p.shapes[s.Name] = ts[s.Name].Shape()[1:]
 		}
 	}
-	if p.n, err = checkArrays(dir, specs, infos, nil); err != nil {
+	if p.n, err = checkArrays(dir, f, infos, nil); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// load reads every input of the set. A scalar tensor for a scalar model
-// input counts as one sample; a uint16 tensor for a bfloat16 input holds
-// bfloat16 bits.
+// load reads every input of the set, samples first: a test-data tensor
+// is shaped as the model input, so its batch axis moves to the front and
+// an unbatched input (a scalar too) counts as one sample. A uint16 tensor
+// for a bfloat16 input holds bfloat16 bits.
 func (p *testPart) load() (map[string]*tensor.Tensor, error) {
 	out := map[string]*tensor.Tensor{}
 	for k, s := range p.specs {
@@ -616,7 +671,7 @@ func (p *testPart) load() (map[string]*tensor.Tensor, error) {
 			return nil, err
 		}
 		if name != "" && name != s.Name && slices.ContainsFunc(p.specs, func(o InputSpec) bool { return o.Name == name }) {
-			return nil, fmt.Errorf("%s holds tensor %q, but model input %d is %q; input_K.pb must follow the model's input order", p.files[k], name, k, s.Name)
+			return nil, fmt.Errorf("%s holds tensor %q, but model input %d is %q; input_K.pb must follow the model's input order", p.files[k], name, p.number[k], s.Name)
 		}
 		if s.DType == tensor.BFloat16Type && t.DType() == tensor.Uint16 {
 			// ONNX test data written through NumPy, which has no
@@ -629,10 +684,14 @@ func (p *testPart) load() (map[string]*tensor.Tensor, error) {
 				return nil, fmt.Errorf("%s: %w", p.files[k], err)
 			}
 		}
-		if s.scalar() && len(t.Shape()) == 0 {
-			if t, err = t.Reshape([]int64{1}); err != nil {
-				return nil, fmt.Errorf("%s: %w", p.files[k], err)
-			}
+		switch a := p.axis[k]; {
+		case a < 0:
+			t, err = t.Reshape(append([]int64{1}, t.Shape()...))
+		case a > 0 && a < len(t.Shape()):
+			t, err = tensor.MoveAxisFirst(t, a)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.files[k], err)
 		}
 		out[s.Name] = t
 	}

@@ -3,17 +3,21 @@ package dataset
 import (
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // randomSource generates samples from the model signature. Sample i of
 // input k depends only on the seed, k and i, so a sample is the same
-// whatever the batch size, offset or order it is drawn in.
+// whatever the batch size, offset or order it is drawn in. An unbatched
+// input (see Layout) is one value for every batch.
 type randomSource struct {
 	specs   []InputSpec
-	dims    [][]int64 // per input: dimensions after the batch axis
+	shapes  map[string][]int64 // full shapes, batch axis 1
+	whole   map[string]*tensor.Tensor
 	opts    Options
 	plan    plan
 	intMax  int64
@@ -27,14 +31,17 @@ type randomSource struct {
 func newRandom(specs []InputSpec, opts Options, p plan) (*randomSource, error) {
 	fail := func(err error) (*randomSource, error) { return nil, fmt.Errorf("random data: %w", err) }
 	for _, s := range specs {
+		if _, ok := opts.Values[s.Name]; ok {
+			continue
+		}
 		switch {
 		case s.DType == tensor.Bool, s.DType.IsInteger():
 		case s.DType == tensor.Float32, s.DType == tensor.Float64, s.DType == tensor.Float16, s.DType == tensor.BFloat16Type:
 		default:
-			return fail(fmt.Errorf("cannot generate %s values for model input %q", s.DType, s.Name))
+			return fail(fmt.Errorf("cannot generate %s values for model input %q; give it one with --input-value %s=V", s.DType, s.Name, s.Name))
 		}
 	}
-	dims, err := randomDims(specs, opts.Shapes)
+	shapes, err := ResolveShapes(specs, opts.Shapes, 1, 0)
 	if err != nil {
 		return fail(err)
 	}
@@ -46,70 +53,13 @@ func newRandom(specs []InputSpec, opts Options, p plan) (*randomSource, error) {
 	if err != nil {
 		return fail(err)
 	}
-	r := &randomSource{specs: specs, dims: dims, opts: opts, plan: p, lo: lo, n: p.deliverable(hi - lo)}
+	r := &randomSource{specs: specs, shapes: shapes, whole: map[string]*tensor.Tensor{}, opts: opts, plan: p, lo: lo, n: p.deliverable(hi - lo)}
 	r.intMax = opts.RandomIntMax
 	if r.intMax == 0 {
 		r.intMax = defaultRandomIntMax
 	}
 	r.start()
 	return r, nil
-}
-
-// randomDims resolves each input's dimensions after the batch axis: fixed
-// model dimensions, then the given shapes, then dimensions sharing a
-// symbolic name with a given one, then 1.
-func randomDims(specs []InputSpec, shapes map[string][]int64) ([][]int64, error) {
-	params := map[string]int64{}
-	from := map[string]string{}
-	for _, s := range specs {
-		sh, ok := shapes[s.Name]
-		if !ok {
-			continue
-		}
-		if s.Shape != nil && len(sh) != len(s.Shape) {
-			return nil, fmt.Errorf("shape %v for model input %q has %d dimensions, the model's %s has %d",
-				sh, s.Name, len(sh), s.shapeString(), len(s.Shape))
-		}
-		for d := 1; d < len(s.Shape); d++ {
-			if s.Shape[d] >= 0 && sh[d] != s.Shape[d] {
-				return nil, fmt.Errorf("shape %v for model input %q: dimension %d is %d, the model fixes it to %d", sh, s.Name, d, sh[d], s.Shape[d])
-			}
-			p := s.dimParam(d)
-			if p == "" {
-				continue
-			}
-			if v, ok := params[p]; ok && v != sh[d] {
-				return nil, fmt.Errorf("shapes for model inputs %q and %q disagree on dimension %q (%d and %d)", from[p], s.Name, p, v, sh[d])
-			}
-			params[p], from[p] = sh[d], s.Name
-		}
-	}
-	out := make([][]int64, len(specs))
-	for i, s := range specs {
-		if sh, ok := shapes[s.Name]; ok {
-			out[i] = append([]int64{}, sh[1:]...)
-			continue
-		}
-		if s.Shape == nil {
-			return nil, fmt.Errorf("model input %q has no shape in the model; give one (--shape %s=1x...)", s.Name, s.Name)
-		}
-		if s.scalar() {
-			continue
-		}
-		dims := make([]int64, len(s.Shape)-1)
-		for d := 1; d < len(s.Shape); d++ {
-			switch v, ok := params[s.dimParam(d)]; {
-			case s.Shape[d] >= 0:
-				dims[d-1] = s.Shape[d]
-			case ok && s.dimParam(d) != "":
-				dims[d-1] = v
-			default:
-				dims[d-1] = 1
-			}
-		}
-		out[i] = dims
-	}
-	return out, nil
 }
 
 func (r *randomSource) start() {
@@ -159,10 +109,37 @@ func (r *randomSource) Next() (*Batch, error) {
 }
 
 func (r *randomSource) generate(input int, s InputSpec, samples []int) (*tensor.Tensor, error) {
-	shape := append([]int64{int64(len(samples))}, r.dims[input]...)
-	if s.scalar() {
-		shape = []int64{}
+	axis := r.plan.layout.Axis[input]
+	shape := slices.Clone(r.shapes[s.Name])
+	if axis >= 0 {
+		shape[axis] = int64(len(samples))
 	}
+	if v, ok := r.opts.Values[s.Name]; ok {
+		return Constant(s.DType, shape, v)
+	}
+	if axis < 0 {
+		if t, ok := r.whole[s.Name]; ok {
+			return t, nil
+		}
+		// One draw from a stream no sample uses, reshaped to the input.
+		t, err := r.draw(input, s, shape, []int{-1})
+		if err == nil {
+			r.whole[s.Name] = t
+		}
+		return t, err
+	}
+	rows := append([]int64{int64(len(samples))}, shape[:axis]...)
+	rows = append(rows, shape[axis+1:]...)
+	t, err := r.draw(input, s, rows, samples)
+	if err != nil || axis == 0 {
+		return t, err
+	}
+	return tensor.MoveFirstAxis(t, axis)
+}
+
+// draw fills shape, whose elements split evenly among samples, with each
+// sample's own random values.
+func (r *randomSource) draw(input int, s InputSpec, shape []int64, samples []int) (*tensor.Tensor, error) {
 	n, err := tensor.NumElements(shape)
 	if err != nil {
 		return nil, err
@@ -204,6 +181,29 @@ func (r *randomSource) generate(input int, s InputSpec, samples []int) (*tensor.
 		return nil, err
 	}
 	return tensor.Cast(t, s.DType)
+}
+
+// Constant returns a tensor of the given type and shape with every element
+// v, converted as tensor.CastStrict converts (an error when v does not fit
+// the type).
+func Constant(d tensor.DType, shape []int64, v float64) (*tensor.Tensor, error) {
+	n, err := tensor.NumElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	var t *tensor.Tensor
+	if d.IsInteger() || d == tensor.Bool {
+		if v != math.Trunc(v) || math.Abs(v) > 1<<62 {
+			return nil, fmt.Errorf("value %v is not an integer, as a %s input needs", v, d)
+		}
+		t, err = tensor.New(shape, slices.Repeat([]int64{int64(v)}, n))
+	} else {
+		t, err = tensor.New(shape, slices.Repeat([]float64{v}, n))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tensor.CastStrict(t, d)
 }
 
 // intTop returns an integer type's largest value plus one, capped at the

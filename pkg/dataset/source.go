@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,11 +61,17 @@ type Options struct {
 	// Seed drives shuffling and "random" data.
 	Seed int64
 	// Shapes gives full input shapes (from --shape name=1x3x224x224) for
-	// "random" data: they fill dynamic dimensions, the first (batch) axis
-	// excepted, which follows BatchSize. Dimensions sharing a symbolic
-	// name with a given one follow it; the rest default to 1. File data
-	// has its own shapes; for it, Shapes are only checked to name inputs.
+	// "random" data: they fill dynamic dimensions, the batch axis (see
+	// Layout) excepted, which follows BatchSize. Dimensions sharing a
+	// symbolic name with a given one follow it; the rest get a realistic
+	// size for their kind (see ResolveShapes), never 1. File data has its
+	// own shapes; for it, Shapes are only checked to name inputs.
 	Shapes map[string][]int64
+	// Values gives inputs a constant value (from --input-value sr=16000)
+	// instead of random or stored data: every element of the input is the
+	// value, and files need no array for it. It is how a scalar sample
+	// rate or an attention mask of ones is fed.
+	Values map[string]float64
 	// RandomSamples is the number of samples "random" data has; 0 means 16.
 	RandomSamples int
 	// RandomNormal draws random floats from N(0, 1) instead of [0, 1).
@@ -112,15 +119,20 @@ func Open(spec string, specs []InputSpec, opts Options) (Source, error) {
 	if err := opts.check(); err != nil {
 		return nil, general(err)
 	}
-	if err := checkSpecs(specs, opts.Shapes); err != nil {
+	if err := checkSpecs(specs, opts); err != nil {
 		return nil, general(err)
 	}
-	p, err := planBatches(specs, opts)
+	p, err := planBatches(specs, opts, spec == "random")
 	if err != nil {
 		return nil, general(err)
 	}
 	if spec == "random" {
 		return newRandom(specs, opts, p)
+	}
+	// Inputs given a value need no array: the files feed the others.
+	f := p.feed(specs, opts.Values)
+	if len(f.specs) == 0 {
+		return nil, general(errors.New("every model input has a value (--input-value); there is nothing to read"))
 	}
 	st, err := os.Stat(spec)
 	if err != nil {
@@ -129,10 +141,10 @@ func Open(spec string, specs []InputSpec, opts Options) (Source, error) {
 	var parts []part
 	switch {
 	case st.IsDir():
-		parts, err = partsOfDir(spec, specs)
+		parts, err = partsOfDir(spec, f)
 	case strings.EqualFold(filepath.Ext(spec), ".npz"):
 		var np *npzPart
-		np, err = inspectNPZ(spec, specs)
+		np, err = inspectNPZ(spec, f)
 		parts = []part{np}
 	default:
 		err = general(errors.New(`not an .npz file, a folder, or "random"`))
@@ -140,10 +152,10 @@ func Open(spec string, specs []InputSpec, opts Options) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFileSource(parts, specs, opts, p)
+	return newFileSource(parts, f, opts, p)
 }
 
-func checkSpecs(specs []InputSpec, shapes map[string][]int64) error {
+func checkSpecs(specs []InputSpec, opts Options) error {
 	if len(specs) == 0 {
 		return errors.New("the model has no inputs to feed")
 	}
@@ -163,9 +175,20 @@ func checkSpecs(specs []InputSpec, shapes map[string][]int64) error {
 			return fmt.Errorf("model input %q has %d symbolic dimension names for %d dimensions", s.Name, len(s.DimParams), len(s.Shape))
 		}
 	}
-	for name := range shapes {
+	for name := range opts.Shapes {
 		if !seen[name] {
 			return fmt.Errorf("a shape is given for %q, which is not a model input (inputs: %s)", name, specNames(specs))
+		}
+	}
+	for name, v := range opts.Values {
+		if !seen[name] {
+			return fmt.Errorf("a value is given for %q, which is not a model input (inputs: %s)", name, specNames(specs))
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("the value %v given for model input %q is not a finite number", v, name)
+		}
+		if s := specByName(specs, name); s.Shape == nil {
+			return fmt.Errorf("model input %q has no shape in the model, so a value cannot fill it; feed it from data", name)
 		}
 	}
 	return nil
@@ -193,41 +216,67 @@ type plan struct {
 	batch int
 	// fixed: the model's batch dimension is fixed, so every batch must be
 	// full and all batches must have the same shape.
-	fixed bool
+	fixed  bool
+	layout Layout
 }
 
-func planBatches(specs []InputSpec, opts Options) (plan, error) {
-	fixed, by := 0, ""
-	for _, s := range specs {
-		n := 0
-		switch {
-		case s.scalar():
-			n = 1
-		case len(s.Shape) > 0 && s.Shape[0] > 0:
-			n = int(s.Shape[0])
-		}
-		if n == 0 {
-			continue
-		}
-		if fixed != 0 && n != fixed {
-			return plan{}, fmt.Errorf("model inputs %q and %q have different fixed batch sizes (%d and %d)", by, s.Name, fixed, n)
-		}
-		fixed, by = n, s.Name
+// planBatches decides the batch size. Random data gives an unbatched
+// input one value for all samples; files hold one value per sample, so
+// there an unbatched input without a given value makes batches of one.
+func planBatches(specs []InputSpec, opts Options, random bool) (plan, error) {
+	l := LayoutOf(specs)
+	fixed, by, what := l.Fixed, l.FixedBy, ""
+	if fixed > 0 {
+		what = fmt.Sprintf("has a fixed batch dimension of %d", fixed)
 	}
-	p := plan{batch: opts.BatchSize, fixed: fixed > 0}
+	if !random {
+		for i, s := range specs {
+			if _, valued := opts.Values[s.Name]; l.Axis[i] >= 0 || valued {
+				continue
+			}
+			if fixed > 1 {
+				return plan{}, fmt.Errorf("model input %q is not batched (%s) and the batch size is fixed at %d by %q: give it one value with --input-value %s=V",
+					s.Name, s.shapeString(), fixed, by, s.Name)
+			}
+			fixed, by = 1, s.Name
+			what = "is fed one sample at a time (it is not batched: " + s.shapeString() + "); give it one value with --input-value to batch the others"
+			if s.scalar() {
+				what = "is a scalar, fed one sample at a time; give it one value with --input-value to batch the others"
+			}
+			break
+		}
+	}
+	p := plan{batch: opts.BatchSize, fixed: fixed > 0, layout: l}
 	switch {
 	case fixed > 0 && p.batch == 0:
 		p.batch = fixed
 	case fixed > 0 && p.batch != fixed:
-		what := fmt.Sprintf("a fixed batch dimension of %d", fixed)
-		if fixed == 1 && specByName(specs, by).scalar() {
-			what = "is a scalar, fed one sample at a time"
-		}
-		return plan{}, fmt.Errorf("batch size %d does not fit: model input %q has %s", p.batch, by, what)
+		return plan{}, fmt.Errorf("batch size %d does not fit: model input %q %s", p.batch, by, what)
 	case p.batch == 0:
 		p.batch = 1
 	}
 	return p, nil
+}
+
+// feed is what files must hold: every input without a given value, with
+// its batch axis.
+type feed struct {
+	all    []InputSpec // every model input (test data numbers files by it)
+	specs  []InputSpec
+	layout Layout // of specs
+}
+
+func (p plan) feed(specs []InputSpec, values map[string]float64) feed {
+	f := feed{all: specs, layout: p.layout}
+	f.layout.Axis = nil
+	for i, s := range specs {
+		if _, ok := values[s.Name]; ok {
+			continue
+		}
+		f.specs = append(f.specs, s)
+		f.layout.Axis = append(f.layout.Axis, p.layout.Axis[i])
+	}
+	return f
 }
 
 func specByName(specs []InputSpec, name string) InputSpec {

@@ -160,3 +160,26 @@ func Split(total int, evalFraction float64) (calib, eval Range, err error) {
 	n = min(max(n, 1), total-1)
 	return Range{0, total - n}, Range{total - n, n}, nil
 }
+
+// ParseValues parses repeated --input-value values "name=16000" into the
+// map Options.Values takes. The name is what precedes the last '='; the
+// value must be a finite number. It returns an error naming the value
+// otherwise, or for a name given twice.
+func ParseValues(values []string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, s := range values {
+		i := strings.LastIndex(s, "=")
+		if i <= 0 || i == len(s)-1 {
+			return nil, fmt.Errorf("input value %q: want NAME=NUMBER, e.g. sr=16000", s)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(s[i+1:]), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("input value %q: %q is not a finite number", s, s[i+1:])
+		}
+		if _, dup := out[s[:i]]; dup {
+			return nil, fmt.Errorf("value for %q given twice", s[:i])
+		}
+		out[s[:i]] = v
+	}
+	return out, nil
+}

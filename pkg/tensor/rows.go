@@ -152,3 +152,79 @@ func (t *Tensor) Clone() *Tensor {
 	reflect.Copy(data, v)
 	return &Tensor{dtype: t.dtype, shape: append([]int64{}, t.shape...), data: data.Interface()}
 }
+
+// MoveFirstAxis returns a new tensor with t's first axis moved to
+// position to, the other axes keeping their order: [n, a, b] with to 2
+// becomes [a, b, n]. Samples read row by row become the batch axis of an
+// input batched elsewhere (a state [layers, N, hidden]). It returns an
+// error for a scalar or a position outside t's rank.
+func MoveFirstAxis(t *Tensor, to int) (*Tensor, error) {
+	if len(t.shape) == 0 {
+		return nil, fmt.Errorf("scalar %s tensor has no axis to move", t.dtype)
+	}
+	if to < 0 || to >= len(t.shape) {
+		return nil, fmt.Errorf("axis position %d is outside tensor %v", to, t)
+	}
+	if to == 0 {
+		return t.Clone(), nil
+	}
+	n := int(t.shape[0])
+	outer, inner := 1, 1
+	for _, d := range t.shape[1 : to+1] {
+		outer *= int(d)
+	}
+	for _, d := range t.shape[to+1:] {
+		inner *= int(d)
+	}
+	shape := make([]int64, 0, len(t.shape))
+	shape = append(shape, t.shape[1:to+1]...)
+	shape = append(shape, t.shape[0])
+	shape = append(shape, t.shape[to+1:]...)
+	out, err := Zeros(t.dtype, shape)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := reflect.ValueOf(t.data), reflect.ValueOf(out.data)
+	for o := range outer {
+		for i := range n {
+			from, at := (i*outer+o)*inner, (o*n+i)*inner
+			reflect.Copy(dst.Slice(at, at+inner), src.Slice(from, from+inner))
+		}
+	}
+	return out, nil
+}
+
+// MoveAxisFirst is the inverse of MoveFirstAxis: it returns a new tensor
+// with axis from moved to the front, the other axes keeping their order.
+func MoveAxisFirst(t *Tensor, from int) (*Tensor, error) {
+	if from < 0 || from >= len(t.shape) {
+		return nil, fmt.Errorf("axis %d is outside tensor %v", from, t)
+	}
+	if from == 0 {
+		return t.Clone(), nil
+	}
+	n := int(t.shape[from])
+	outer, inner := 1, 1
+	for _, d := range t.shape[:from] {
+		outer *= int(d)
+	}
+	for _, d := range t.shape[from+1:] {
+		inner *= int(d)
+	}
+	shape := make([]int64, 0, len(t.shape))
+	shape = append(shape, t.shape[from])
+	shape = append(shape, t.shape[:from]...)
+	shape = append(shape, t.shape[from+1:]...)
+	out, err := Zeros(t.dtype, shape)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := reflect.ValueOf(t.data), reflect.ValueOf(out.data)
+	for o := range outer {
+		for i := range n {
+			from, at := (o*n+i)*inner, (i*outer+o)*inner
+			reflect.Copy(dst.Slice(at, at+inner), src.Slice(from, from+inner))
+		}
+	}
+	return out, nil
+}
