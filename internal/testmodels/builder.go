@@ -32,6 +32,7 @@ type Builder struct {
 	initializers []*onnxpb.TensorProto
 	nodes        []*onnxpb.NodeProto
 	constants    bool
+	unnamed      bool
 	seen         map[string]int
 }
 
@@ -80,8 +81,41 @@ func (b *Builder) WeightsAsConstants() *Builder {
 	return b
 }
 
+// Unnamed makes later nodes carry an empty name (on) or their unique
+// generated one again (off), since exporters such as PyTorch's and
+// paddle2onnx leave NodeProto.name empty and tools must not key on it.
+// Output names stay unique either way.
+func (b *Builder) Unnamed(on bool) *Builder {
+	b.unnamed = on
+	return b
+}
+
+// Opset returns the version of the default domain the builder imports, 0
+// for a subgraph (which inherits its model's), so that model functions can
+// pick the operator signature of their opset (Unsqueeze axes as an
+// attribute or an input, and so on).
+func (b *Builder) Opset() int64 {
+	for _, o := range b.opsets {
+		if o.Domain == "" || o.Domain == "ai.onnx" {
+			return o.Version
+		}
+	}
+	return 0
+}
+
+// nodeName returns the name a new node of type op gets: a unique one, or
+// "" after Unnamed(true).
+func (b *Builder) nodeName(op string) string {
+	name := b.Unique(op)
+	if b.unnamed {
+		return ""
+	}
+	return name
+}
+
 // Input declares a graph input and returns its name. Each dim is an int or
-// int64 (a fixed size) or a string (a symbolic dim_param such as "N").
+// int64 (a fixed size) or a string (a symbolic dim_param such as "N"); no
+// dims at all declares a scalar (rank 0), such as a sample rate.
 func (b *Builder) Input(name string, dtype tensor.DType, dims ...any) string {
 	b.inputs = append(b.inputs, ValueInfo(name, dtype, dims...))
 	return name
@@ -121,7 +155,7 @@ func (b *Builder) AddTensor(t *onnxpb.TensorProto) string {
 // are written as "". Nodes get unique names "<op>_<k>" (see Unique).
 func (b *Builder) Node(op string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 	n := &onnxpb.NodeProto{
-		Name:      b.Unique(op),
+		Name:      b.nodeName(op),
 		OpType:    op,
 		Input:     inputs,
 		Output:    outputs,
@@ -144,6 +178,9 @@ func (b *Builder) Op(op string, inputs []string, attrs ...*onnxpb.AttributeProto
 func (b *Builder) DomainOp(domain, op string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
 	name := b.Unique(op)
 	out := name + "_out"
+	if b.unnamed {
+		name = ""
+	}
 	b.nodes = append(b.nodes, &onnxpb.NodeProto{
 		Name:      name,
 		OpType:    op,
