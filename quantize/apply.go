@@ -30,22 +30,19 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 	g := m.GetGraph()
 	st := &ApplyStats{}
 	marks := snapshot(p.marks)
-	// Fold Relu/Clip nodes into their producer's quantizer.
-	for _, name := range sortedKeys(p.folded) {
-		out := p.folded[name]
-		var node *onnxpb.NodeProto
-		for _, n := range g.Node {
-			if n.GetName() == name {
-				node = n
-			}
-		}
+	// Fold Relu/Clip nodes into their producer's quantizer. The folds are
+	// independent (each folded node is the only reader of an output of a
+	// Conv, MatMul, Gemm or Add), so one index serves them all.
+	fix := graph.NewIndex(g)
+	for _, out := range sortedKeys(p.folded) {
+		node, _ := fix.Producer(out)
 		if node == nil {
-			return nil, fmt.Errorf("folded node %q not found", name)
+			return nil, fmt.Errorf("fold the activation writing %q: no node writes it", out)
 		}
 		in := node.GetInput()[0]
-		prod, pos := graph.NewIndex(g).Producer(in)
+		prod, pos := fix.Producer(in)
 		if prod == nil {
-			return nil, fmt.Errorf("fold %s: no producer for %q", name, in)
+			return nil, fmt.Errorf("fold the %s writing %q: no producer for %q", node.GetOpType(), out, in)
 		}
 		if err := graph.RemoveNode(g, node); err != nil {
 			return nil, err
@@ -60,6 +57,16 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 	}
 	namer := graph.NewNamer(g)
 	ix := graph.NewIndex(g)
+	// The nodes the plan quantizes, known by what they write (before
+	// insertQDQ renames producers' outputs).
+	quantized := map[*onnxpb.NodeProto]bool{}
+	for _, n := range g.Node {
+		for _, o := range n.GetOutput() {
+			if p.quantizedOut[o] {
+				quantized[n] = true
+			}
+		}
+	}
 	params := map[string][]Params{} // per tensor (one entry per channel for per-channel weights)
 	actType := p.opts.ActivationType
 	// Activations first: biases need their input's scale.
@@ -117,7 +124,7 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 		if err != nil {
 			return nil, err
 		}
-		if err := insertQDQ(g, ix, namer, shared, name, pp, actType); err != nil {
+		if err := insertQDQ(g, ix, namer, shared, quantized, name, pp, actType); err != nil {
 			return nil, err
 		}
 		st.QDQPairs++
@@ -177,9 +184,15 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 
 // insertQDQ makes name's consumers (and graph outputs) see
 // DequantizeLinear(QuantizeLinear(name)). A produced value is renamed so
-// the DequantizeLinear output keeps the original name; a graph input keeps
-// its name and its readers are redirected.
-func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, shared map[Params][2]string, name string, p Params, t tensor.DType) error {
+// the DequantizeLinear output keeps the original name. A graph input keeps
+// its name and the readers among the quantized nodes are redirected; the
+// others (an Identity passing the input on to a graph output) keep the
+// exact input, and the QuantizeLinear keeps a single reader: ONNX Runtime
+// converts int8 activations to the uint8 its x86 kernels take only for a
+// QuantizeLinear read by one DequantizeLinear, which it duplicates for
+// every further reader.
+func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, shared map[Params][2]string, quantized map[*onnxpb.NodeProto]bool,
+	name string, p Params, t tensor.DType) error {
 	// Tensors with equal parameters (pass-through ops) share one scale and
 	// zero-point initializer.
 	sz, ok := shared[p]
@@ -199,8 +212,10 @@ func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, shared
 		prod.Output[pos] = src
 	} else {
 		dst = namer.Name(name + "_dq")
-		if _, err := graph.ReplaceAllUses(g, name, dst); err != nil {
-			return err
+		for _, u := range ix.Consumers(name) {
+			if u.Input != graph.Implicit && quantized[u.Node] {
+				u.Node.Input[u.Input] = dst
+			}
 		}
 	}
 	g.Node = append(g.Node,

@@ -54,7 +54,7 @@ func ApplyDynamic(m *onnxpb.ModelProto, opts PlanOptions) ([]NodeDecision, *Appl
 		switch {
 		case n.GetOpType() != "MatMul" && n.GetOpType() != "Gemm":
 			reason = "dynamic quantization covers MatMul and Gemm only"
-		case excluded[n.GetName()]:
+		case n.GetName() != "" && excluded[n.GetName()]:
 			reason = "excluded by --exclude-nodes"
 		case !wantOps[n.GetOpType()]:
 			reason = "op type not selected"

@@ -68,10 +68,16 @@ type NodeDecision struct {
 type Plan struct {
 	Nodes []NodeDecision
 	marks map[string]*mark
-	// folded maps a removed Relu/Clip node's name to its output, whose
-	// range the producer's quantizer takes.
-	folded map[string]string
-	opts   PlanOptions
+	// The plan knows nodes by the values they write, which are unique in
+	// a graph, not by their names: exporters leave names empty or repeat
+	// them.
+	//
+	// folded holds the outputs of the Relu/Clip nodes removed into their
+	// producer's quantizer, which takes the output's range.
+	folded map[string]bool
+	// quantizedOut holds the outputs of the nodes the plan quantizes.
+	quantizedOut map[string]bool
+	opts         PlanOptions
 }
 
 // Calibrate lists the tensors whose ranges must be measured.
@@ -113,9 +119,9 @@ type planCtx struct {
 	ranks map[string]int
 	marks map[string]*mark
 	opts  PlanOptions
-	// quantizedOut: tensors produced by a node this plan quantizes.
+	// quantizedOut and folded as in Plan.
 	quantizedOut map[string]bool
-	folded       map[string]string
+	folded       map[string]bool
 }
 
 // handler marks the tensors of one node; it returns false and a reason
@@ -183,8 +189,8 @@ func BuildPlan(m *onnxpb.ModelProto, opts PlanOptions) (*Plan, error) {
 	}
 	g := m.GetGraph()
 	c := &planCtx{g: g, ix: graph.NewIndex(g), types: valueTypes(g), ranks: valueRanks(g), marks: map[string]*mark{}, opts: opts,
-		quantizedOut: map[string]bool{}, folded: map[string]string{}}
-	p := &Plan{marks: c.marks, folded: c.folded, opts: opts}
+		quantizedOut: map[string]bool{}, folded: map[string]bool{}}
+	p := &Plan{marks: c.marks, folded: c.folded, quantizedOut: c.quantizedOut, opts: opts}
 	order, err := graph.Topo(g)
 	if err != nil {
 		return nil, err
@@ -511,7 +517,7 @@ func activationHandler(c *planCtx, n *onnxpb.NodeProto) (bool, string) {
 	if prod != nil && c.quantizedOut[in] && !c.opts.SymmetricActivations && m.sameAs == "" && m.rangeOf == "" &&
 		len(c.ix.Consumers(in)) == 1 && !c.ix.IsOutput(in) && foldable[prod.GetOpType()] {
 		m.rangeOf = out
-		c.folded[n.GetName()] = out
+		c.folded[out] = true
 		c.marks[out] = &mark{kind: markActivation, sameAs: in}
 	}
 	return true, ""

@@ -19,12 +19,6 @@ import (
 func poolBeforeRelu(m *onnxpb.ModelProto, p *Plan) int {
 	g := m.GetGraph()
 	ix := graph.NewIndex(g)
-	floatConv := map[string]bool{}
-	for _, d := range p.Nodes {
-		if d.OpType == "Conv" && !d.Quantized {
-			floatConv[d.Name] = true
-		}
-	}
 	info := map[string]*onnxpb.ValueInfoProto{}
 	for _, v := range g.GetValueInfo() {
 		info[v.GetName()] = v
@@ -38,7 +32,7 @@ func poolBeforeRelu(m *onnxpb.ModelProto, p *Plan) int {
 	}
 	n := 0
 	for _, conv := range g.GetNode() {
-		if conv.GetOpType() != "Conv" || !floatConv[conv.GetName()] {
+		if conv.GetOpType() != "Conv" || len(conv.GetOutput()) == 0 || p.quantizedOut[conv.GetOutput()[0]] {
 			continue
 		}
 		relu := single(conv.GetOutput()[0])
