@@ -16,6 +16,7 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/progress"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -33,11 +34,15 @@ type Config struct {
 	// ordered fallback list. Default: cpu.
 	Providers       []string
 	ProviderOptions []string
-	// Batches are the batch sizes to measure (default 1).
+	// Batches are the batch sizes to measure (default: each model's fixed
+	// batch size, else 1).
 	Batches []int
-	// Data is a dataset spec; "" or "random" uses seeded random inputs.
+	// Data is a dataset spec; "" or "random" uses seeded random inputs,
+	// at Shapes where given, else at realistic sizes the model runs at
+	// (probe.Find), with Values for inputs random data cannot invent.
 	Data   string
 	Shapes map[string][]int64
+	Values map[string]float64
 	Seed   int64
 	// Iterations to measure; when 0, run for Duration (default 10s).
 	Iterations int
@@ -69,9 +74,6 @@ var DefaultPercentiles = []float64{50, 90, 95, 99, 99.9}
 func (c *Config) Normalize() error {
 	if len(c.Providers) == 0 {
 		c.Providers = []string{ort.CPU}
-	}
-	if len(c.Batches) == 0 {
-		c.Batches = []int{1}
 	}
 	for _, b := range c.Batches {
 		if b < 1 {
@@ -152,7 +154,11 @@ func Run(cfg Config) (*Report, error) {
 			return nil, err
 		}
 		for _, m := range cfg.Models {
-			for _, b := range cfg.Batches {
+			batches := cfg.Batches
+			if len(batches) == 0 {
+				batches = []int{max(dataset.LayoutOf(dataset.SpecsFromGraph(m.Model.Proto.GetGraph())).Fixed, 1)}
+			}
+			for _, b := range batches {
 				r, err := measure(&cfg, m, ep, providers, b)
 				if err != nil {
 					return nil, fmt.Errorf("%s (--ep %s, batch %d): %w", m.Path, ep, b, err)
@@ -240,7 +246,18 @@ func measure(cfg *Config, m Model, ep string, providers []ort.Provider, batch in
 // makeInputs takes the first batch of the data at the requested size.
 func makeInputs(cfg *Config, m Model, batch int) (map[string]*tensor.Tensor, error) {
 	specs := dataset.SpecsFromGraph(m.Model.Proto.GetGraph())
-	src, err := dataset.Open(cfg.Data, specs, dataset.Options{BatchSize: batch, Limit: batch, Shapes: cfg.Shapes, Seed: cfg.Seed, RandomSamples: batch})
+	shapes := cfg.Shapes
+	if cfg.Data == "random" {
+		found, err := probe.Find(m.Model.Proto, probe.Options{User: cfg.Shapes, Values: cfg.Values, Batch: batch, Seed: cfg.Seed})
+		var re *probe.RunError
+		switch {
+		case errors.As(err, &re):
+			return nil, err
+		case err == nil:
+			shapes = found.A
+		}
+	}
+	src, err := dataset.Open(cfg.Data, specs, dataset.Options{BatchSize: batch, Limit: batch, Shapes: shapes, Values: cfg.Values, Seed: cfg.Seed, RandomSamples: batch})
 	if err != nil {
 		return nil, err
 	}

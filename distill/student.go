@@ -11,6 +11,7 @@ import (
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/prep"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/prune"
 )
@@ -25,14 +26,18 @@ func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.Mode
 	if !(width > 0 && width < 1) {
 		return nil, nil, nil, fmt.Errorf("width %g: the share of channels kept must be in (0, 1)", width)
 	}
-	s, notes, err := prune.Prepare(teacher, prune.Channel, false)
+	s, pr, err := prune.PrepareWith(teacher, prune.Channel, false, prune.Options{})
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	notes := pr.Notes
 	r, err := prune.PruneChannels(s, prune.ChannelOptions{Sparsity: 1 - width})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--student-from-teacher: %w", err)
 	}
+	// The student is written: it keeps only the shapes its teacher
+	// declared, not those the channel trace recorded.
+	prep.DropRecordedShapes(s.GetGraph(), pr.RecordedShapes)
 	pruned := 0
 	var hints []Hint
 	idx := graph.NewIndex(teacher.GetGraph())

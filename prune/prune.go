@@ -17,6 +17,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/prep"
+	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/progress"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -48,6 +49,12 @@ type Options struct {
 	MaxAccuracyDrop float64
 	Session         ort.Options
 	LatencyRuns     int
+	// Shapes are realistic input shapes the model runs at (probe.Find; nil
+	// when none was found): channel pruning records intermediate shapes at
+	// them, and the result is compared with the original at the second.
+	// Probe gives the constant input values and seed those runs use.
+	Shapes *probe.Shapes
+	Probe  probe.Options
 	// SkipValidation stops after the analysis (--analyze alone).
 	AnalysisOnly bool
 	Progress     progress.Reporter
@@ -83,17 +90,19 @@ type Result struct {
 	Chosen map[string]float64 `json:"auto_sparsities,omitempty"`
 	// Sparsity is the share of zeros over the pruned weights (unstructured,
 	// N:M) or of removed channels over the pruned groups (channel).
-	Sparsity    float64      `json:"sparsity"`
-	NMSatisfied *bool        `json:"nm_satisfied,omitempty"`
-	Before      Size         `json:"before"`
-	After       Size         `json:"after"`
-	Validation  *eval.Result `json:"-"`
-	GateMet     bool         `json:"gate_met"`
-	GateSummary string       `json:"gate_summary,omitempty"`
-	RefP50MS    float64      `json:"original_p50_ms"`
-	P50MS       float64      `json:"pruned_p50_ms"`
-	Provider    string       `json:"provider"`
-	Notes       []string     `json:"notes"`
+	Sparsity    float64          `json:"sparsity"`
+	NMSatisfied *bool            `json:"nm_satisfied,omitempty"`
+	Before      Size             `json:"before"`
+	After       Size             `json:"after"`
+	Validation  *eval.Result     `json:"-"`
+	GateMet     bool             `json:"gate_met"`
+	GateSummary string           `json:"gate_summary,omitempty"`
+	RefP50MS    float64          `json:"original_p50_ms"`
+	P50MS       float64          `json:"pruned_p50_ms"`
+	Speed       *eval.Speed      `json:"speed"`
+	SecondShape *eval.ShapeCheck `json:"second_shape"`
+	Provider    string           `json:"provider"`
+	Notes       []string         `json:"notes"`
 }
 
 // CheckSparsity validates a requested sparsity.
@@ -112,10 +121,23 @@ func CheckSparsity(s float64) error {
 // upgrade is set (for old models ONNX Runtime has no kernels for): then it
 // is raised to prep.DefaultMinOpset.
 func Prepare(m *onnxpb.ModelProto, p Pattern, upgrade bool) (*onnxpb.ModelProto, []string, error) {
+	f, r, err := PrepareWith(m, p, upgrade, Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, r.Notes, nil
+}
+
+// PrepareWith is Prepare with the shape runs at opts.Shapes. The result's
+// RecordedShapes must leave a model before it is written
+// (prep.DropRecordedShapes).
+func PrepareWith(m *onnxpb.ModelProto, p Pattern, upgrade bool, opts Options) (*onnxpb.ModelProto, *prep.Result, error) {
 	f := graph.CloneSharingInitializers(m)
 	// Shapes (an ORT run) only matter to channel pruning, and only when
 	// there is a producer to prune.
-	o := prep.Options{MinOpset: 1, FoldConstants: true, FoldConvAdd: true, InferShapes: p.Kind == "channel" && hasProducer(m)}
+	o := prep.Options{MinOpset: 1, FoldConstants: true, FoldConvAdd: true, InferShapes: p.Kind == "channel" && hasProducer(m),
+		Shapes: opts.Shapes, Probe: opts.Probe}
+	o.Probe.Session = opts.Session
 	if upgrade {
 		o.MinOpset = prep.DefaultMinOpset
 	}
@@ -123,7 +145,7 @@ func Prepare(m *onnxpb.ModelProto, p Pattern, upgrade bool) (*onnxpb.ModelProto,
 	if err != nil {
 		return nil, nil, err
 	}
-	return f, r.Notes, nil
+	return f, r, nil
 }
 
 // hasProducer reports a main-graph node channel pruning starts from.
@@ -140,13 +162,13 @@ func hasProducer(m *onnxpb.ModelProto) bool {
 // prepareRunnable is Prepare without an upgrade, or with one when that
 // fails (channel pruning runs the model for shapes, which an old opset
 // may not allow).
-func prepareRunnable(m *onnxpb.ModelProto, p Pattern) (*onnxpb.ModelProto, []string, bool, error) {
-	f, notes, err := Prepare(m, p, false)
+func prepareRunnable(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *prep.Result, bool, error) {
+	f, r, err := PrepareWith(m, opts.Pattern, false, opts)
 	if err == nil {
-		return f, notes, false, nil
+		return f, r, false, nil
 	}
-	if f, notes, uerr := Prepare(m, p, true); uerr == nil {
-		return f, notes, true, nil
+	if f, r, uerr := PrepareWith(m, opts.Pattern, true, opts); uerr == nil {
+		return f, r, true, nil
 	}
 	return nil, nil, false, err
 }
@@ -173,7 +195,7 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	// Old exports (opset ≤ 6) may have no ONNX Runtime kernels: they are
 	// upgraded, and the upgraded form (which means the same, see the graph
 	// conformance tests) is the reference.
-	float, notes, upgraded, err := prepareRunnable(m, opts.Pattern)
+	float, pr, upgraded, err := prepareRunnable(m, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +208,7 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if err != nil {
 		refErr := err
 		if !upgraded {
-			if float, notes, err = Prepare(m, opts.Pattern, true); err != nil {
+			if float, pr, err = PrepareWith(m, opts.Pattern, true, opts); err != nil {
 				return nil, fmt.Errorf("original model: %w", refErr)
 			}
 			if units, err = findUnits(float, res, opts); err != nil {
@@ -200,7 +222,7 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		res.Notes = append(res.Notes, "the input model does not run in ONNX Runtime as it is ("+firstLine(refErr.Error())+"); it was upgraded to opset "+fmt.Sprint(prep.DefaultMinOpset)+" and the pruned model validated against that form")
 	}
 	defer refS.Close()
-	res.PrepNotes = notes
+	res.PrepNotes = pr.Notes
 
 	if opts.Analyze || opts.Auto {
 		if opts.AnalysisData == nil {
@@ -226,6 +248,9 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if err := apply(q, res, opts, opts.PerLayer); err != nil {
 		return nil, err
 	}
+	// Shapes recorded for the channel trace may fix sizes the source
+	// leaves dynamic: the artifact keeps only what its source declared.
+	prep.DropRecordedShapes(q.GetGraph(), pr.RecordedShapes)
 	if err := graph.Validate(q); err != nil {
 		return nil, fmt.Errorf("internal error: the pruned model is invalid: %w", err)
 	}
@@ -277,12 +302,13 @@ func validate(ref *onnxpb.ModelProto, refS *ort.Session, m, q *onnxpb.ModelProto
 		res.GateMet = drop <= opts.MaxAccuracyDrop
 		res.GateSummary = fmt.Sprintf("%s %.2f points (limit %.2f)", res.GateSummary, drop, opts.MaxAccuracyDrop)
 	}
-	if res.RefP50MS, err = eval.Latency(ref, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+	if res.SecondShape, err = eval.CheckShape(refS, cs, dataset.SpecsFromGraph(q.GetGraph()), opts.Shapes, opts.Probe); err != nil {
 		return err
 	}
-	if res.P50MS, err = eval.Latency(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+	if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 		return err
 	}
+	res.RefP50MS, res.P50MS = res.Speed.RefP50MS, res.Speed.CandP50MS
 	if res.Before, err = measure(m); err != nil {
 		return err
 	}
@@ -499,11 +525,11 @@ type PlanResult struct {
 // pruning or running anything but the shape inference channel pruning
 // needs.
 func Plan(m *onnxpb.ModelProto, opts Options) (*PlanResult, error) {
-	float, notes, _, err := prepareRunnable(m, opts.Pattern)
+	float, pr, _, err := prepareRunnable(m, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &PlanResult{Pattern: opts.Pattern.String(), Preprocessing: notes}
+	p := &PlanResult{Pattern: opts.Pattern.String(), Preprocessing: pr.Notes}
 	if opts.Pattern.Kind == "channel" {
 		if p.Groups, err = ChannelGroups(float, channelOptions(opts, nil)); err != nil {
 			return nil, err

@@ -101,38 +101,7 @@ func run(ref, cand *ort.Session, src dataset.Source, opts Options) (*Result, err
 			}
 		}
 		for _, n := range names {
-			r, c := ro[n], co[n]
-			if r == nil || c == nil {
-				return nil, fmt.Errorf("output %q missing from a run", n)
-			}
-			if !sameShape(r.Shape(), c.Shape()) {
-				return nil, fmt.Errorf("output %q: reference shape %v, candidate shape %v", n, r.Shape(), c.Shape())
-			}
-			rv, err := tensor.AsFloat64(r)
-			if err != nil {
-				return nil, fmt.Errorf("output %q: %w", n, err)
-			}
-			cv := rv
-			if cand != nil {
-				if cv, err = tensor.AsFloat64(c); err != nil {
-					return nil, fmt.Errorf("output %q: %w", n, err)
-				}
-			}
-			classes := 0
-			if sh := r.Shape(); len(sh) >= 2 {
-				classes = int(sh[len(sh)-1])
-			}
-			samples := b.N
-			if len(r.Shape()) == 0 || r.Shape()[0] != int64(b.N) {
-				// Not batch-major (e.g. a GRU state [layers, N, H]): compare
-				// as one sample.
-				samples, classes = 1, 0
-			}
-			labels := b.Labels
-			if samples != b.N {
-				labels = nil
-			}
-			if err := stats[n].Add(rv, cv, samples, classes, labels); err != nil {
+			if err := stats[n].compare(ro[n], co[n], b.N, b.Labels); err != nil {
 				return nil, err
 			}
 		}
@@ -143,6 +112,40 @@ func run(ref, cand *ort.Session, src dataset.Source, opts Options) (*Result, err
 		return nil, fmt.Errorf("the data has no samples")
 	}
 	return res, nil
+}
+
+// compare adds one batch of n samples of the output to s.
+func (s *OutputStats) compare(r, c *tensor.Tensor, n int, labels []int64) error {
+	if r == nil || c == nil {
+		return fmt.Errorf("output %q missing from a run", s.Name)
+	}
+	if !sameShape(r.Shape(), c.Shape()) {
+		return fmt.Errorf("output %q: reference shape %v, candidate shape %v", s.Name, r.Shape(), c.Shape())
+	}
+	rv, err := tensor.AsFloat64(r)
+	if err != nil {
+		return fmt.Errorf("output %q: %w", s.Name, err)
+	}
+	cv := rv
+	if c != r {
+		if cv, err = tensor.AsFloat64(c); err != nil {
+			return fmt.Errorf("output %q: %w", s.Name, err)
+		}
+	}
+	classes := 0
+	if sh := r.Shape(); len(sh) >= 2 {
+		classes = int(sh[len(sh)-1])
+	}
+	samples := n
+	if len(r.Shape()) == 0 || r.Shape()[0] != int64(n) {
+		// Not batch-major (e.g. a GRU state [layers, N, H]): compare
+		// as one sample.
+		samples, classes = 1, 0
+	}
+	if samples != n {
+		labels = nil
+	}
+	return s.Add(rv, cv, samples, classes, labels)
 }
 
 func sameShape(a, b []int64) bool {

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"time"
@@ -59,4 +60,118 @@ func LatencyOn(m *onnxpb.ModelProto, so ort.Options, inputs map[string]*tensor.T
 	}
 	sort.Float64s(lat)
 	return lat[(len(lat)-1)/2], nil
+}
+
+// Speed compares the latency of a candidate with its reference, measured
+// in alternating rounds on the same inputs so that drift (frequency
+// scaling, a neighbour's load) hits both alike.
+type Speed struct {
+	// RefP50MS and CandP50MS are the medians over rounds of each round's
+	// p50, in milliseconds.
+	RefP50MS  float64 `json:"reference_p50_ms"`
+	CandP50MS float64 `json:"candidate_p50_ms"`
+	// Speedup is the median over rounds of reference p50 / candidate p50
+	// (above 1: the candidate is faster); Low and High its range.
+	Speedup float64 `json:"speedup"`
+	Low     float64 `json:"speedup_low"`
+	High    float64 `json:"speedup_high"`
+	Rounds  int     `json:"rounds"`
+	Runs    int     `json:"runs_per_round"`
+}
+
+// Slower reports whether the candidate was slower in every round: a
+// slowdown larger than the noise between rounds.
+func (s *Speed) Slower() bool { return s.Rounds > 0 && s.High < 1 }
+
+// Faster reports whether the candidate was faster in every round.
+func (s *Speed) Faster() bool { return s.Rounds > 0 && s.Low > 1 }
+
+// String reads "1.84× (1.79–1.90 over 5 rounds)".
+func (s *Speed) String() string {
+	return fmt.Sprintf("%.2f× (%.2f–%.2f over %d rounds)", s.Speedup, s.Low, s.High, s.Rounds)
+}
+
+// Verdict is "faster", "slower" or "the same within noise".
+func (s *Speed) Verdict() string {
+	switch {
+	case s.Faster():
+		return "faster"
+	case s.Slower():
+		return "slower"
+	}
+	return "the same within noise"
+}
+
+// speedRounds is how many alternating rounds CompareSpeed measures.
+const speedRounds = 5
+
+// CompareSpeed measures ref and cand on the first batch of src: after 5
+// warm-up runs each, speedRounds rounds alternate runs/speedRounds timed
+// runs of each model (runs 0 means 50, at least 3 per round).
+func CompareSpeed(ref, cand *onnxpb.ModelProto, so ort.Options, src dataset.Source, runs int) (*Speed, error) {
+	if err := src.Reset(); err != nil {
+		return nil, err
+	}
+	b, err := src.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("no evaluation sample for the latency comparison")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return CompareSpeedOn(ref, cand, so, b.Inputs, runs)
+}
+
+// CompareSpeedOn is CompareSpeed on the given inputs.
+func CompareSpeedOn(ref, cand *onnxpb.ModelProto, so ort.Options, inputs map[string]*tensor.Tensor, runs int) (*Speed, error) {
+	if runs <= 0 {
+		runs = 50
+	}
+	per := max(runs/speedRounds, 3)
+	var preps [2]*ort.Prepared
+	for i, m := range []*onnxpb.ModelProto{ref, cand} {
+		s, err := ort.NewSessionFromModel(m, so)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		p, err := s.Prepare(inputs)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		for range 5 {
+			if err := p.Run(); err != nil {
+				return nil, err
+			}
+		}
+		preps[i] = p
+	}
+	var p50 [2][]float64
+	ratios := make([]float64, speedRounds)
+	lat := make([]float64, per)
+	for r := range speedRounds {
+		for i, p := range preps {
+			for k := range lat {
+				t0 := time.Now()
+				if err := p.Run(); err != nil {
+					return nil, err
+				}
+				lat[k] = float64(time.Since(t0)) / 1e6
+			}
+			sort.Float64s(lat)
+			p50[i] = append(p50[i], lat[(len(lat)-1)/2])
+		}
+		ratios[r] = p50[0][r] / p50[1][r]
+	}
+	sp := &Speed{RefP50MS: median(p50[0]), CandP50MS: median(p50[1]), Rounds: speedRounds, Runs: per}
+	sort.Float64s(ratios)
+	sp.Speedup, sp.Low, sp.High = median(ratios), ratios[0], ratios[len(ratios)-1]
+	return sp, nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[(len(s)-1)/2]
 }

@@ -1,18 +1,21 @@
 package inspect
 
 import (
-	"fmt"
-
+	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
 
-// Shapes runs the model in ONNX Runtime on zero-valued inputs with the
+// Shapes runs the model in ONNX Runtime on random inputs with the
 // intermediate values the FLOP estimate reads exposed (the inputs and
 // outputs of Conv, MatMul, Gemm and the like), and returns their shapes
-// and those of the graph inputs and outputs. dims gives sizes for dynamic input dimensions by name (default 1).
-// The caller must have loaded ONNX Runtime (ort.Init).
+// and those of the graph inputs and outputs. Dynamic input dimensions
+// take their size from dims by symbolic name, else the batch axis 1 and
+// the rest a realistic size the model runs at (dataset.ResolveShapes'
+// candidates, in order). The caller must have loaded ONNX Runtime
+// (ort.Init).
 func Shapes(m *onnxpb.ModelProto, dims map[string]int64) (map[string][]int64, error) {
 	g := m.GetGraph()
 	// Only the values the FLOP estimate reads: the inputs and outputs of
@@ -59,40 +62,41 @@ func Shapes(m *onnxpb.ModelProto, dims map[string]int64) (map[string][]int64, er
 	return shapes, nil
 }
 
-// shapesRun runs m once with extra exposed, on zero inputs.
+// shapesRun runs m once with extra exposed, at the first candidate input
+// shapes it runs at.
 func shapesRun(m *onnxpb.ModelProto, extra []string, dims map[string]int64) (map[string]*tensor.Tensor, map[string]*tensor.Tensor, error) {
 	s, err := ort.NewSessionFromModel(m, ort.Options{ExtraOutputs: extra, OptLevel: ort.OptDisable, IntraOpThreads: 1})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer s.Close()
-	feeds := map[string]*tensor.Tensor{}
-	for _, in := range s.Inputs() {
-		if in.DType == tensor.Undefined || in.Shape == nil {
-			return nil, nil, fmt.Errorf("input %q has no declared type and shape", in.Name)
+	specs := dataset.SpecsFromGraph(m.GetGraph())
+	var first error
+	for attempt := range dataset.Attempts {
+		shapes, err := dataset.ResolveShapes(specs, nil, 1, attempt)
+		if err != nil {
+			return nil, nil, err
 		}
-		shape := make([]int64, len(in.Shape))
-		for i, d := range in.Shape {
-			switch {
-			case d >= 0:
-				shape[i] = d
-			case dims[in.DimParams[i]] > 0:
-				shape[i] = dims[in.DimParams[i]]
-			default:
-				shape[i] = 1
+		for _, sp := range specs {
+			for d, p := range sp.DimParams {
+				if v := dims[p]; v > 0 && p != "" && sp.Shape[d] < 0 {
+					shapes[sp.Name][d] = v
+				}
 			}
 		}
-		t, err := tensor.Zeros(in.DType, shape)
+		feeds, err := probe.Feeds(specs, shapes, nil, 1)
 		if err != nil {
-			return nil, nil, fmt.Errorf("input %q: %w", in.Name, err)
+			return nil, nil, err
 		}
-		feeds[in.Name] = t
+		out, err := s.Run(feeds)
+		if err == nil {
+			return out, feeds, nil
+		}
+		if first == nil {
+			first = err
+		}
 	}
-	out, err := s.Run(feeds)
-	if err != nil {
-		return nil, nil, err
-	}
-	return out, feeds, nil
+	return nil, nil, first
 }
 
 // staticShapes reads shapes from initializers, value_info, inputs and
@@ -160,6 +164,20 @@ func estimateFLOPs(m *onnxpb.ModelProto, shapes map[string][]int64) FLOPs {
 	if f.Counted == 0 && f.Unknown > 0 {
 		f.Source = "none"
 	}
+	specs := dataset.SpecsFromGraph(g)
+	l := dataset.LayoutOf(specs)
+	known := map[string][]int64{}
+	for i, sp := range specs {
+		sh, ok := shapes[sp.Name]
+		if !ok {
+			continue
+		}
+		known[sp.Name] = sh
+		if a := l.Axis[i]; a >= 0 && a < len(sh) && f.Batch == 0 {
+			f.Batch = int(sh[a])
+		}
+	}
+	f.Inputs = probe.Describe(specs, known)
 	return f
 }
 

@@ -3,9 +3,11 @@
 // subgraph weights alike), weight sparsity, quantization state, external
 // data, and estimated FLOPs of Conv/MatMul/Gemm-like nodes.
 //
-// FLOPs count multiply-adds as two operations, at batch size 1 (dynamic
-// dimensions set to 1 unless given). Shapes come from running the model
-// once in ONNX Runtime on zero inputs with every intermediate value exposed;
+// FLOPs count multiply-adds as two operations, for one batch: batch size
+// 1 unless the model fixes it, other dynamic dimensions at a realistic
+// size the model runs at (224 for images, 128 for sequences, unless given;
+// FLOPs.Inputs says which). Shapes come from running the model once in
+// ONNX Runtime on random inputs with the values the estimate reads exposed;
 // without a runtime, from the model's value_info where present.
 package inspect
 
@@ -100,6 +102,10 @@ type FLOPs struct {
 	Unknown int    `json:"unknown,omitempty"`
 	Source  string `json:"source"` // "onnxruntime", "value_info" or "none"
 	Note    string `json:"note,omitempty"`
+	// Inputs describes the input shapes the estimate is for, "x [1 3 224
+	// 224]", and Batch their batch size (the model's fixed one, or 1).
+	Inputs string `json:"inputs,omitempty"`
+	Batch  int    `json:"batch,omitempty"`
 }
 
 var qOperators = map[string]bool{

@@ -22,6 +22,8 @@
 //	                   ConvTranspose (FoldBatchNorm; Options.FoldBatchNorm)
 //	dead-code          graph.EliminateDeadCode
 //	sort               graph.SortNodes
+//	name-nodes         unnamed nodes named after their first output,
+//	                   repeated names made unique (NameNodes)
 //	infer-shapes       value_info from ONNX Runtime runs
 //	                   (Options.InferShapes)
 //	fuse-matmul-add    MatMul with a constant weight and a constant bias
@@ -66,16 +68,24 @@
 // every intermediate value of the main graph that lacks one a value_info
 // with element type and shape. It asks ONNX Runtime rather than
 // reimplementing ONNX shape inference: the model runs twice (graph
-// optimizations off) with those values exposed as outputs, first on zeros
-// with every dynamic input dimension 1, then on seeded random floats
-// (other inputs zero) with every dynamic dimension 2. A dimension both runs
-// agree on is recorded as a dim_value; one that differs follows a dynamic
-// input or the data and is recorded as unknown (no dim_value, no
-// dim_param). If the second run fails, as for a model that only accepts
-// size 1, every dimension is recorded as unknown and a note says so; the
-// rank and element type are still recorded. Existing entries are completed
+// optimizations off) with those values exposed as outputs, on random
+// inputs at two realistic input shapes that differ in every dynamic
+// dimension (Options.Shapes, else found by probe.Find: the user's --shape,
+// else sizes such as 224 for images and 128 for sequences, never 1). A
+// dimension both runs agree on is recorded as a dim_value; one that
+// differs follows a dynamic input or the data and is recorded as unknown
+// (no dim_value, no dim_param). If the model runs at one shape only, every
+// dimension is recorded as unknown and a note says so; the rank and
+// element type are still recorded. If it runs at no generated shape, the
+// pass records nothing and a note says why. Existing entries are completed
 // (a missing element type or shape), never overwritten. Values inside
 // subgraphs, and sequences, maps and optionals, get no entry.
+//
+// Recorded shapes are for planning only: two runs cannot prove that a
+// dimension is fixed, and a value_info that fixes one the source leaves
+// dynamic breaks the model in ONNX Runtime at other sizes. Callers remove
+// them with DropRecordedShapes before a model is written
+// (Result.RecordedShapes lists them).
 //
 // # Errors
 //

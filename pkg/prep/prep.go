@@ -9,6 +9,7 @@ import (
 
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/probe"
 )
 
 // DefaultMinOpset is the opset Run upgrades older models to: the first with
@@ -43,6 +44,11 @@ type Options struct {
 	// as they are: overridable, hence neither folded nor constant to ONNX
 	// Runtime. By default they become plain weights.
 	KeepInitializerInputs bool
+	// Shapes are the input shapes the infer-shapes runs use; nil means
+	// probe.Find with Probe. Probe also gives the runs' constant input
+	// values, seed and session options.
+	Shapes *probe.Shapes
+	Probe  probe.Options
 	// FuseMatMulAdd rewrites MatMul with a constant weight followed by an
 	// Add of a constant bias as Gemm (see FuseMatMulAdd). Without
 	// InferShapes it fuses only where the model declares the MatMul
@@ -91,6 +97,10 @@ type Result struct {
 	ValueInfoAdded int
 	// MatMulAddsFused counts MatMul+Add pairs rewritten as Gemm.
 	MatMulAddsFused int
+	// RecordedShapes names the values whose shape infer-shapes recorded
+	// in value_info; DropRecordedShapes removes them before a model is
+	// written.
+	RecordedShapes []string
 }
 
 // PassError is the error of a pass, or of the consistency check after it.
@@ -154,7 +164,8 @@ func Run(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		{"fold-batchnorm", opts.FoldBatchNorm, foldPass},
 		{"dead-code", true, deadCode},
 		{"sort", true, func(m *onnxpb.ModelProto, _ *Result) error { return graph.SortNodes(m.GetGraph()) }},
-		{"infer-shapes", opts.InferShapes, inferShapes},
+		{"name-nodes", true, nameNodesPass},
+		{"infer-shapes", opts.InferShapes, func(m *onnxpb.ModelProto, res *Result) error { return inferShapes(m, res, opts) }},
 		{"fuse-matmul-add", opts.FuseMatMulAdd, fuseMatMulAddPass},
 	}
 	res := &Result{}

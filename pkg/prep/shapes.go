@@ -2,12 +2,12 @@ package prep
 
 import (
 	"errors"
-	"fmt"
 	"maps"
-	"math/rand/v2"
 
+	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
 
@@ -22,7 +22,7 @@ var nonTensorOps = map[string]bool{
 
 // inferShapes is the infer-shapes pass; the package documentation
 // (Shape completion) describes what it records and how.
-func inferShapes(m *onnxpb.ModelProto, res *Result) error {
+func inferShapes(m *onnxpb.ModelProto, res *Result, opts Options) error {
 	g := m.GetGraph()
 	declared := make(map[string]*onnxpb.ValueInfoProto)
 	for _, vi := range g.GetValueInfo() {
@@ -47,14 +47,28 @@ func inferShapes(m *onnxpb.ModelProto, res *Result) error {
 	if len(want) == 0 {
 		return nil
 	}
+	shapes := opts.Shapes
+	if shapes == nil {
+		var err error
+		if shapes, err = probe.Find(m, opts.Probe); err != nil {
+			// Conversions that need no shapes go on; what needs them
+			// says so where it looks for one.
+			res.note("intermediate shapes not recorded: %v", err)
+			return nil
+		}
+	}
+	for _, n := range shapes.Notes {
+		res.note("shape runs: %s", n)
+	}
 	// Exposed in groups, so that a model with huge activations is not
 	// held whole (ort.ExposeChunks).
 	first, second := map[string]seen{}, map[string]seen{}
 	var err, err2 error
 	for _, chunk := range ort.ExposeChunks(m, want, ort.ExposeBudget) {
-		f, s2, e1, e2 := shapeRuns(m, chunk)
+		f, s2, e1, e2 := shapeRuns(m, chunk, shapes, opts.Probe)
 		if f == nil {
-			return e1
+			res.note("intermediate shapes not recorded: %v", e1)
+			return nil
 		}
 		maps.Copy(first, f)
 		maps.Copy(second, s2)
@@ -66,7 +80,7 @@ func inferShapes(m *onnxpb.ModelProto, res *Result) error {
 		}
 	}
 	if err2 != nil {
-		res.note("a second run with dynamic dimensions 2 failed (%v): shapes recorded with every dimension unknown", err2)
+		res.note("a run at the second shape failed (%v): shapes recorded with every dimension unknown", err2)
 	}
 	added := 0
 	for _, name := range want {
@@ -83,12 +97,15 @@ func inferShapes(m *onnxpb.ModelProto, res *Result) error {
 			vi = &onnxpb.ValueInfoProto{Name: name}
 			g.ValueInfo = append(g.ValueInfo, vi)
 		}
-		completeType(vi, t.dtype, t.shape, other)
+		if completeType(vi, t.dtype, t.shape, other) {
+			res.RecordedShapes = append(res.RecordedShapes, name)
+		}
 		added++
 	}
 	res.ValueInfoAdded = added
 	if added > 0 {
-		res.note("recorded type and shape of %d intermediate %s from an ONNX Runtime run", added, plural(added, "value", "values"))
+		res.note("recorded type and shape of %d intermediate %s from ONNX Runtime runs at %s and %s", added, plural(added, "value", "values"),
+			probe.Describe(dataset.SpecsFromGraph(g), shapes.A), probe.Describe(dataset.SpecsFromGraph(g), shapes.B))
 	}
 	if skipped := len(want) - added; skipped > 0 {
 		res.note("%d intermediate %s got no type: %v", skipped, plural(skipped, "value", "values"), err)
@@ -96,21 +113,53 @@ func inferShapes(m *onnxpb.ModelProto, res *Result) error {
 	return nil
 }
 
-// shapeRuns runs m with extra exposed twice: dynamic dimensions 1 (zeros)
-// and 2 (random values). first is nil when the first run failed (e1).
-func shapeRuns(m *onnxpb.ModelProto, extra []string) (first, second map[string]seen, e1, e2 error) {
-	s, err := ort.NewSessionFromModel(m, ort.Options{ExtraOutputs: extra, OptLevel: ort.OptDisable})
+// shapeRuns runs m with extra exposed at shapes A and B. first is nil
+// when the run at A failed (e1); second is nil when the run at B failed
+// (e2) or B is A for want of a second shape (all dimensions then count as
+// unknown, unless the model fixes every one).
+func shapeRuns(m *onnxpb.ModelProto, extra []string, shapes *probe.Shapes, po probe.Options) (first, second map[string]seen, e1, e2 error) {
+	so := po.Session
+	so.ExtraOutputs, so.OptLevel = extra, ort.OptDisable
+	s, err := ort.NewSessionFromModel(m, so)
 	if err != nil {
 		return nil, nil, err, nil
 	}
 	defer s.Close()
+	specs := dataset.SpecsFromGraph(m.GetGraph())
 	// Outputs ONNX Runtime returned as something other than a tensor are
 	// left out (e1 says which) rather than failing the pass.
-	if first, e1 = runWith(s, 1, nil); first == nil {
+	if first, e1 = runAt(s, specs, shapes.A, po); first == nil {
 		return nil, nil, e1, nil
 	}
-	second, e2 = runWith(s, 2, rand.New(rand.NewPCG(1, 2)))
+	switch {
+	case !shapes.Same:
+		second, e2 = runAt(s, specs, shapes.B, po)
+	case !dataset.Dynamic(specs):
+		second = first
+	}
 	return first, second, e1, e2
+}
+
+// runAt runs s on random inputs at the given shapes and keeps only the
+// outputs' types, so the activations can go. Like Session.Run it may
+// return outputs together with an error about others.
+func runAt(s *ort.Session, specs []dataset.InputSpec, shapes map[string][]int64, po probe.Options) (map[string]seen, error) {
+	feeds, err := probe.Feeds(specs, shapes, po.Values, po.Seed)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Run(feeds)
+	if out == nil {
+		if err == nil {
+			err = errors.New("onnxruntime returned no outputs")
+		}
+		return nil, err
+	}
+	types := make(map[string]seen, len(out))
+	for name, t := range out {
+		types[name] = seen{t.DType(), t.Shape()}
+	}
+	return types, err
 }
 
 // complete reports whether vi gives an element type and a shape.
@@ -163,61 +212,12 @@ type seen struct {
 	shape []int64
 }
 
-// runWith runs s on inputs with every dynamic dimension set to dim: zeros,
-// or with r uniform floats in [-1, 1) for float32 and float64 inputs. It
-// keeps only the outputs' types, so the activations can go. Like
-// Session.Run it may return outputs together with an error about others.
-func runWith(s *ort.Session, dim int64, r *rand.Rand) (map[string]seen, error) {
-	feeds := make(map[string]*tensor.Tensor)
-	for _, in := range s.Inputs() {
-		if in.DType == tensor.Undefined || in.Shape == nil {
-			return nil, fmt.Errorf("input %q has no declared element type and shape", in.Name)
-		}
-		shape := make([]int64, len(in.Shape))
-		for i, d := range in.Shape {
-			shape[i] = d
-			if d < 0 {
-				shape[i] = dim
-			}
-		}
-		t, err := tensor.Zeros(in.DType, shape)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", in.Name, err)
-		}
-		if r != nil {
-			switch v := t.Data().(type) {
-			case []float32:
-				for i := range v {
-					v[i] = float32(2*r.Float64() - 1)
-				}
-			case []float64:
-				for i := range v {
-					v[i] = 2*r.Float64() - 1
-				}
-			}
-		}
-		feeds[in.Name] = t
-	}
-	out, err := s.Run(feeds)
-	if out == nil {
-		if err == nil {
-			err = errors.New("onnxruntime returned no outputs")
-		}
-		return nil, err
-	}
-	types := make(map[string]seen, len(out))
-	for name, t := range out {
-		types[name] = seen{t.DType(), t.Shape()}
-	}
-	return types, err
-}
-
 // completeType fills in vi's element type and, when it has none, its
-// shape. shape is from the first run and other from the second (nil when
-// it failed or did not return the value): a dimension is a dim_value where
-// both agree and unknown otherwise; a rank that differs between the runs
-// leaves the shape out.
-func completeType(vi *onnxpb.ValueInfoProto, dt tensor.DType, shape, other []int64) {
+// shape, and reports whether it set the shape. shape is from the run at A
+// and other from the run at B (nil when it failed or did not return the
+// value): a dimension is a dim_value where both agree and unknown
+// otherwise; a rank that differs between the runs leaves the shape out.
+func completeType(vi *onnxpb.ValueInfoProto, dt tensor.DType, shape, other []int64) bool {
 	tt := vi.GetType().GetTensorType()
 	if tt == nil {
 		tt = &onnxpb.TypeProto_Tensor{}
@@ -230,7 +230,7 @@ func completeType(vi *onnxpb.ValueInfoProto, dt tensor.DType, shape, other []int
 		tt.ElemType = int32(dt)
 	}
 	if tt.Shape != nil || (other != nil && len(other) != len(shape)) {
-		return
+		return false
 	}
 	sh := &onnxpb.TensorShapeProto{Dim: make([]*onnxpb.TensorShapeProto_Dimension, 0, len(shape))}
 	for i, d := range shape {
@@ -241,4 +241,30 @@ func completeType(vi *onnxpb.ValueInfoProto, dt tensor.DType, shape, other []int
 		sh.Dim = append(sh.Dim, dim)
 	}
 	tt.Shape = sh
+	return true
+}
+
+// DropRecordedShapes removes from g's value_info the shapes the
+// infer-shapes pass recorded (Result.RecordedShapes), keeping their
+// element types. Recorded shapes come from runs at two sizes and may fix a
+// dimension the source leaves dynamic, which breaks the model at other
+// sizes in ONNX Runtime ("Shape mismatch attempting to re-use buffer"); an
+// emitted model declares only what its source declared. It returns how
+// many shapes it removed.
+func DropRecordedShapes(g *onnxpb.GraphProto, recorded []string) int {
+	if len(recorded) == 0 {
+		return 0
+	}
+	drop := make(map[string]bool, len(recorded))
+	for _, n := range recorded {
+		drop[n] = true
+	}
+	n := 0
+	for _, vi := range g.GetValueInfo() {
+		if tt := vi.GetType().GetTensorType(); tt != nil && tt.Shape != nil && drop[vi.GetName()] {
+			tt.Shape = nil
+			n++
+		}
+	}
+	return n
 }

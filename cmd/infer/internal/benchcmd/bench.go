@@ -15,7 +15,6 @@ import (
 	"github.com/infer-ml/infer/bench"
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/internal/buildinfo"
-	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/ort"
 )
@@ -24,6 +23,7 @@ import (
 type Options struct {
 	IO      *cmdutil.IOStreams
 	Factory *cmdutil.Factory
+	Changed func(string) bool
 
 	Models      []string
 	EPs         []string
@@ -33,6 +33,7 @@ type Options struct {
 	Warmup      string
 	Batches     []int
 	Shapes      []string
+	Values      []string
 	Data        string
 	Seed        int64
 	Threads     string
@@ -81,6 +82,7 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Models = args
+			opts.Changed = c.Flags().Changed
 			if runF != nil {
 				return runF(opts)
 			}
@@ -93,8 +95,9 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 	fl.IntVar(&opts.Iterations, "iterations", 0, "measured runs (default: run for --duration)")
 	fl.DurationVar(&opts.Duration, "duration", 0, "measure for this long (default 10s when --iterations is not given)")
 	fl.StringVar(&opts.Warmup, "warmup", "10", "warm-up before measuring: a run count (10) or a duration (2s)")
-	fl.IntSliceVar(&opts.Batches, "batch", []int{1}, "batch sizes, e.g. 1,8,32")
-	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224 (repeatable; the batch axis follows --batch)")
+	fl.IntSliceVar(&opts.Batches, "batch", []int{1}, "batch sizes, e.g. 1,8,32 (default: the model's fixed batch size, else 1)")
+	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224 (repeatable; the batch axis follows --batch; default: realistic sizes the model runs at)")
+	cmdutil.BindValues(fl, &opts.Values)
 	fl.StringVar(&opts.Data, "data", "random", "inputs: random, or an .npz / folder / ONNX test-data folder (first batch used)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed for random inputs and server arrivals")
 	fl.StringVar(&opts.Threads, "threads", "", "ONNX Runtime threads: INTRA[,INTER]")
@@ -257,8 +260,11 @@ func plan(opts *Options) (bench.Config, bench.Gates, bench.Format, error) {
 		}
 	}
 	cfg.Batches = opts.Batches
-	if cfg.Shapes, err = dataset.ParseShapes(opts.Shapes); err != nil {
-		return usage(fmt.Errorf("--shape: %w", err))
+	if opts.Changed != nil && !opts.Changed("batch") {
+		cfg.Batches = nil // each model's own: its fixed batch size, else 1
+	}
+	if cfg.Shapes, cfg.Values, err = cmdutil.ParseInputs(opts.Shapes, opts.Values); err != nil {
+		return cfg, gates, "", err
 	}
 	cfg.Data, cfg.Seed = opts.Data, opts.Seed
 	rt := cmdutil.RuntimeFlags{EP: "cpu", Threads: opts.Threads, OptLevel: opts.GraphOpt}

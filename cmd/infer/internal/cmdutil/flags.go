@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/progress"
 )
 
@@ -23,12 +25,15 @@ type DataFlags struct {
 	Limit     int
 	Offset    int
 	Shapes    []string
+	Values    []string
 	Seed      int64
 	Samples   int
+	// found are the shapes Probe found; random data takes shape A.
+	found *probe.Shapes
 }
 
-// Bind adds --data, --batch-size, --limit, --offset, --shape, --seed and
-// --samples.
+// Bind adds --data, --batch-size, --limit, --offset, --shape,
+// --input-value, --seed and --samples.
 func (d *DataFlags) Bind(fs *pflag.FlagSet, required bool) {
 	usage := "data: an .npz file, a folder of .npz files, an ONNX test-data folder, or \"random\""
 	if required {
@@ -38,7 +43,8 @@ func (d *DataFlags) Bind(fs *pflag.FlagSet, required bool) {
 	fs.IntVar(&d.BatchSize, "batch-size", 0, "samples per run (default 1, or the model's fixed batch size)")
 	fs.IntVar(&d.Limit, "limit", 0, "use at most this many samples (0: all)")
 	fs.IntVar(&d.Offset, "offset", 0, "skip this many samples first")
-	fs.StringSliceVar(&d.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224 (repeatable)")
+	fs.StringSliceVar(&d.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224 (repeatable; default: realistic sizes the model runs at)")
+	BindValues(fs, &d.Values)
 	fs.Int64Var(&d.Seed, "seed", 1, "seed for --data random")
 	fs.IntVar(&d.Samples, "samples", 16, "samples to generate for --data random")
 }
@@ -52,14 +58,36 @@ func (d *DataFlags) Open(m *onnx.Model) (dataset.Source, error) {
 	if d.BatchSize < 0 || d.Limit < 0 || d.Offset < 0 || d.Samples <= 0 {
 		return nil, Usagef("--batch-size, --limit and --offset must not be negative, --samples must be positive")
 	}
-	shapes, err := dataset.ParseShapes(d.Shapes)
+	shapes, values, err := ParseInputs(d.Shapes, d.Values)
 	if err != nil {
-		return nil, &UsageError{Err: fmt.Errorf("--shape: %w", err)}
+		return nil, err
 	}
 	return dataset.Open(d.Data, dataset.SpecsFromGraph(m.Proto.GetGraph()), dataset.Options{
-		BatchSize: d.BatchSize, Limit: d.Limit, Offset: d.Offset, Shapes: shapes,
-		Seed: d.Seed, RandomSamples: d.Samples,
+		BatchSize: d.BatchSize, Limit: d.Limit, Offset: d.Offset, Shapes: RandomShapes(d.found, shapes),
+		Values: values, Seed: d.Seed, RandomSamples: d.Samples,
 	})
+}
+
+// Probe finds the shapes generated inputs take (see Probe) and keeps
+// them for Open. A model that random data cannot feed is an error only
+// when the data is random; otherwise it is checked at the data's shapes
+// alone, and the returned shapes are nil.
+func (d *DataFlags) Probe(m *onnx.Model, so ort.Options) (*probe.Shapes, probe.Options, error) {
+	shapes, values, err := ParseInputs(d.Shapes, d.Values)
+	if err != nil {
+		return nil, probe.Options{}, err
+	}
+	found, po, err := Probe(m, shapes, values, d.BatchSize, d.Seed, so)
+	var re *probe.RunError
+	switch {
+	case err == nil:
+	case errors.As(err, &re) && (d.Data == "" || d.Data == "random"):
+		return nil, po, err
+	default:
+		found = nil
+	}
+	d.found = found
+	return found, po, nil
 }
 
 // RuntimeFlags choose the execution provider and threads.

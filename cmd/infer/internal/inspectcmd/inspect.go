@@ -40,10 +40,12 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 operator histogram, parameters and bytes by element type (weights in Constant
 nodes and subgraphs included), weight sparsity, quantization state (QDQ,
 QOperator, MatMulNBits, fp16), external data files and estimated FLOPs of
-Conv/MatMul/Gemm nodes at batch size 1.
+Conv/MatMul/Gemm nodes for one batch: batch size 1 unless the model fixes
+it, other dynamic dimensions at realistic sizes (224 for images, 128 for
+sequences) unless --dim gives them; the output names the input shapes.
 
 FLOPs need every intermediate shape: infer runs the model once in ONNX
-Runtime on zero inputs (skip with --no-run; then only value_info shapes are
+Runtime on random inputs (skip with --no-run; then only value_info shapes are
 used).`,
 		Example: `  infer inspect model.onnx
   infer inspect model.onnx --json
@@ -58,7 +60,7 @@ used).`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document")
-	cmd.Flags().StringSliceVar(&opts.Dims, "dim", nil, "size of a symbolic dimension for the FLOP estimate, NAME=VALUE (default 1)")
+	cmd.Flags().StringSliceVar(&opts.Dims, "dim", nil, "size of a symbolic dimension for the FLOP estimate, NAME=VALUE (default: batch 1, realistic sizes for the rest)")
 	cmd.Flags().BoolVar(&opts.NoRun, "no-run", false, "do not run the model in ONNX Runtime to find shapes")
 	cmd.Flags().Int64Var(&opts.MaxSize, "max-model-size", onnx.DefaultMaxModelBytes, "refuse model files larger than this many bytes")
 	return cmd
@@ -148,6 +150,10 @@ func printSummary(out io.Writer, s *inspect.Summary) {
 		q = strings.Join(s.Quantization.Formats, ", ")
 	}
 	fmt.Fprintf(w, "quantization\t%s\n", q)
+	label := "FLOPs"
+	if s.FLOPs.Batch > 0 {
+		label = fmt.Sprintf("FLOPs (batch %d)", s.FLOPs.Batch)
+	}
 	switch {
 	case s.FLOPs.Counted > 0:
 		var by []string
@@ -159,15 +165,18 @@ func printSummary(out io.Writer, s *inspect.Summary) {
 		for _, k := range keys {
 			by = append(by, fmt.Sprintf("%s %s", k, flops(s.FLOPs.ByOp[k])))
 		}
-		fmt.Fprintf(w, "FLOPs (batch 1)\t%s (%s)", flops(s.FLOPs.Total), strings.Join(by, ", "))
+		fmt.Fprintf(w, "%s\t%s (%s)", label, flops(s.FLOPs.Total), strings.Join(by, ", "))
+		if s.FLOPs.Inputs != "" {
+			fmt.Fprintf(w, " at %s", s.FLOPs.Inputs)
+		}
 		if s.FLOPs.Unknown > 0 {
 			fmt.Fprintf(w, "; %d nodes with unknown shapes not counted", s.FLOPs.Unknown)
 		}
 		fmt.Fprintln(w)
 	case s.FLOPs.Unknown > 0:
-		fmt.Fprintf(w, "FLOPs (batch 1)\tunknown: shapes not known\n")
+		fmt.Fprintf(w, "%s\tunknown: shapes not known\n", label)
 	default:
-		fmt.Fprintf(w, "FLOPs (batch 1)\t0 (no Conv/MatMul/Gemm)\n")
+		fmt.Fprintf(w, "%s\t0 (no Conv/MatMul/Gemm)\n", label)
 	}
 	if s.FLOPs.Note != "" {
 		fmt.Fprintf(w, "note\t%s\n", s.FLOPs.Note)

@@ -311,6 +311,9 @@ func Run(opts *Options) error {
 		df.Samples = 64
 		notes = append(notes, "validated on random inputs (agreement and SQNR only); pass --data with labels for accuracy")
 	}
+	if po.Shapes, po.Probe, err = df.Probe(m, po.Session); err != nil {
+		return err
+	}
 	src, err := df.Open(m)
 	if err != nil {
 		return err
@@ -516,11 +519,8 @@ func printReport(out io.Writer, r *Report) {
 		fmt.Fprintf(w, "FLOPs per sample\t%d\t%d\t%s\n", b.FLOPs, a.FLOPs, ratio(a.FLOPs, b.FLOPs))
 	}
 	speed := ""
-	if r.P50MS > 0 {
-		speed = fmt.Sprintf("%.2f× faster", r.RefP50MS/r.P50MS)
-		if r.P50MS > r.RefP50MS {
-			speed = fmt.Sprintf("%.2f× (slower)", r.RefP50MS/r.P50MS)
-		}
+	if r.Speed != nil {
+		speed = r.Speed.String() + ", " + r.Speed.Verdict()
 	}
 	fmt.Fprintf(w, "latency p50 (%s)\t%.3f ms\t%.3f ms\t%s\n", r.Provider, r.RefP50MS, r.P50MS, speed)
 	if v := r.Validation; v != nil {
@@ -533,6 +533,9 @@ func printReport(out io.Writer, r *Report) {
 		if v.SQNR != nil {
 			fmt.Fprintf(w, "output SQNR\t\t%.1f dB\t\n", *v.SQNR)
 		}
+	}
+	if sc := r.SecondShape; sc != nil {
+		fmt.Fprintf(w, "second shape\t\t%s\t\n", sc)
 	}
 	fmt.Fprintf(w, "sparsity\t\t%.1f%%\t\n", 100*r.Sparsity)
 	w.Flush()

@@ -2,6 +2,7 @@
 package quantizecmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,8 +17,10 @@ import (
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/eval"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/quantize"
 	"github.com/infer-ml/infer/quantize/calib"
@@ -49,6 +52,7 @@ type Options struct {
 	CalibrationFiles     []string
 	BatchSize            int
 	Shapes               []string
+	Values               []string
 	Seed                 int64
 	Runtime              cmdutil.RuntimeFlags
 	Report               string
@@ -131,7 +135,8 @@ written and the exit code is 3.`,
 	fl.StringVar(&opts.SaveCalibration, "save-calibration", "", "write the calibration statistics to this JSON file")
 	fl.StringArrayVar(&opts.CalibrationFiles, "calibration-file", nil, "calibration statistics to use (repeatable; merged)")
 	fl.IntVar(&opts.BatchSize, "batch-size", 0, "samples per run (default 1, or the model's fixed batch size)")
-	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224")
+	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224 (default: realistic sizes the model runs at)")
+	cmdutil.BindValues(fl, &opts.Values)
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed for random data")
 	opts.Runtime.Bind(fl)
 	fl.StringVar(&opts.Report, "report", "", "write the JSON report to this file")
@@ -162,6 +167,7 @@ type Report struct {
 	Gate           string                  `json:"gate,omitempty"`
 	GateMet        bool                    `json:"gate_met"`
 	Latency        *Latency                `json:"latency,omitempty"`
+	SecondShape    *eval.ShapeCheck        `json:"second_shape,omitempty"`
 	Notes          []string                `json:"notes"`
 	CalibrationOut string                  `json:"calibration_file,omitempty"`
 }
@@ -200,6 +206,9 @@ type Validation struct {
 	SQNR         *float64 `json:"sqnr_db,omitempty"`
 	Cosine       float64  `json:"cosine"`
 	MaxAbsError  float64  `json:"max_abs_error"`
+	// Optimistic is true when the validation data is the calibration
+	// data (nothing was left to hold out).
+	Optimistic bool `json:"optimistic,omitempty"`
 }
 
 // Latency is the quick comparison on the chosen provider.
@@ -208,6 +217,8 @@ type Latency struct {
 	FloatP50 float64 `json:"float_p50_ms"`
 	QuantP50 float64 `json:"quantized_p50_ms"`
 	Speedup  float64 `json:"speedup"`
+	// Speed has the speedup's range over alternating rounds.
+	Speed *eval.Speed `json:"rounds,omitempty"`
 }
 
 func defaultOutput(model, precision string) string {
@@ -245,8 +256,17 @@ func Run(opts *Options) error {
 		return dryRun(opts, m, qo, mode)
 	}
 	specs := dataset.SpecsFromGraph(m.Proto.GetGraph())
-	shapes, _ := dataset.ParseShapes(opts.Shapes)
-	base := dataset.Options{BatchSize: opts.BatchSize, Shapes: shapes, Seed: opts.Seed}
+	shapes, values, _ := cmdutil.ParseInputs(opts.Shapes, opts.Values)
+	found, po, perr := cmdutil.Probe(m, shapes, values, opts.BatchSize, opts.Seed, qo.Session)
+	if perr != nil {
+		var re *probe.RunError
+		if errors.As(perr, &re) && (opts.Data == "" || opts.Data == "random" || (opts.EvalData == "random")) {
+			return perr
+		}
+		found = nil
+	}
+	qo.Shapes, qo.Probe = found, po
+	base := dataset.Options{BatchSize: opts.BatchSize, Shapes: cmdutil.RandomShapes(found, shapes), Values: values, Seed: opts.Seed}
 	evalSpec := opts.EvalData
 	var notes []string
 	if mode == quantize.Static && opts.Data != "" {
@@ -281,8 +301,22 @@ func Run(opts *Options) error {
 		return err
 	}
 	defer evalSrc.Close()
+	optimistic := false
+	if evalSrc.Len() == 0 && eo.Offset > 0 {
+		// Every sample went to calibration. Validating on them still
+		// proves the model loads and answers like the original; the
+		// numbers are optimistic, and the output says so.
+		evalSrc.Close()
+		eo.Offset, eo.Limit = 0, opts.CalibrationSamples
+		if evalSrc, err = dataset.Open(evalSpec, specs, eo); err != nil {
+			return err
+		}
+		defer evalSrc.Close()
+		optimistic = true
+		notes = append(notes, fmt.Sprintf("validation: calibration data (optimistic): all %d samples of %s were used to calibrate; pass --eval-data, or a --calibration-samples below the sample count, for held-out numbers", evalSrc.Len(), evalSpec))
+	}
 	if evalSrc.Len() == 0 {
-		return fmt.Errorf("no evaluation samples left in %s after the %d calibration samples: pass --eval-data or a smaller --calibration-samples", evalSpec, opts.CalibrationSamples)
+		return fmt.Errorf("no evaluation samples in %s", evalSpec)
 	}
 	qo.Eval = evalSrc
 	if mode == quantize.Dynamic && opts.Data == "" {
@@ -313,9 +347,11 @@ func Run(opts *Options) error {
 		}
 	}
 	rep.Validation = validation(evalSpec, res)
-	rep.Latency = &Latency{Provider: res.Provider, FloatP50: res.RefP50MS, QuantP50: res.QuantP50MS}
-	if res.QuantP50MS > 0 {
-		rep.Latency.Speedup = res.RefP50MS / res.QuantP50MS
+	rep.Validation.Optimistic = optimistic
+	rep.SecondShape = res.SecondShape
+	rep.Latency = &Latency{Provider: res.Provider, FloatP50: res.RefP50MS, QuantP50: res.QuantP50MS, Speed: res.Speed}
+	if res.Speed != nil {
+		rep.Latency.Speedup = res.Speed.Speedup
 	}
 	if opts.SaveCalibration != "" && res.Stats != nil {
 		if err := res.Stats.Save(opts.SaveCalibration); err != nil {
@@ -470,8 +506,8 @@ func plan(o *Options) (quantize.Options, quantize.Mode, error) {
 			return qo, "", cmdutil.Usagef("op type %q cannot be quantized in %s mode (supported: %s)", op, mode, strings.Join(supported(mode), ", "))
 		}
 	}
-	if _, err := dataset.ParseShapes(o.Shapes); err != nil {
-		return qo, "", &cmdutil.UsageError{Err: fmt.Errorf("--shape: %w", err)}
+	if _, _, err := cmdutil.ParseInputs(o.Shapes, o.Values); err != nil {
+		return qo, "", err
 	}
 	if o.BatchSize < 0 {
 		return qo, "", cmdutil.Usagef("--batch-size must not be negative")
@@ -583,7 +619,11 @@ func printReport(out io.Writer, r *Report, layers bool) {
 	}
 	fmt.Fprintf(w, "nodes\t%d %s, %d float\n", r.Quantized, verb, len(r.Float))
 	if v := r.Validation; v != nil {
-		fmt.Fprintf(w, "validation\t%s, %d samples\n", v.Data, v.Samples)
+		what := ""
+		if v.Optimistic {
+			what = " (calibration data, optimistic)"
+		}
+		fmt.Fprintf(w, "validation\t%s%s, %d samples\n", v.Data, what, v.Samples)
 		if v.AccuracyDrop != nil {
 			fmt.Fprintf(w, "  top-1 accuracy\t%.2f%% → %.2f%% (drop %.2f points)\n", *v.RefAccuracy, *v.QuantAcc, *v.AccuracyDrop)
 		}
@@ -594,8 +634,15 @@ func printReport(out io.Writer, r *Report, layers bool) {
 			fmt.Fprintf(w, "  output SQNR\t%.1f dB (cosine %.5f)\n", *v.SQNR, v.Cosine)
 		}
 	}
+	if sc := r.SecondShape; sc != nil {
+		fmt.Fprintf(w, "  second shape\t%s\n", strings.TrimPrefix(strings.TrimPrefix(sc.String(), "also checked at "), "not checked at a second shape: "))
+	}
 	if l := r.Latency; l != nil {
-		fmt.Fprintf(w, "latency (%s, p50)\t%.3f ms → %.3f ms (speedup %.2f×)\n", l.Provider, l.FloatP50, l.QuantP50, l.Speedup)
+		speed := fmt.Sprintf("speedup %.2f×", l.Speedup)
+		if l.Speed != nil {
+			speed = fmt.Sprintf("speedup %s, %s", l.Speed, l.Speed.Verdict())
+		}
+		fmt.Fprintf(w, "latency (%s, p50)\t%.3f ms → %.3f ms (%s)\n", l.Provider, l.FloatP50, l.QuantP50, speed)
 	}
 	for _, k := range r.KeptFloat {
 		fmt.Fprintf(w, "kept float\t%s (%s, layer SQNR %.1f dB) → gate metric %.3f\n", k.Node, k.OpType, k.SQNR, k.Metric)
@@ -656,8 +703,8 @@ func planPrecision(o *Options, changed func(string) bool) (quantize.Options, qua
 	if changed("max-accuracy-drop") && (o.MaxAccuracyDrop < 0 || o.MaxAccuracyDrop > 100) {
 		return qo, "", cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
 	}
-	if _, err := dataset.ParseShapes(o.Shapes); err != nil {
-		return qo, "", &cmdutil.UsageError{Err: fmt.Errorf("--shape: %w", err)}
+	if _, _, err := cmdutil.ParseInputs(o.Shapes, o.Values); err != nil {
+		return qo, "", err
 	}
 	so, err := o.Runtime.Options()
 	if err != nil {
