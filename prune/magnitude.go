@@ -256,6 +256,23 @@ func nmGroups(dims []int64, axis, m int, fn func(idx []int)) {
 	}
 }
 
+// FitNM splits ws into the weights that can take the N:M pattern (their
+// input-channel count is a multiple of M) and those left dense, with the
+// reason: the first convolution of an image model reads 3 channels, and
+// refusing the whole model for it would make 2:4 fail on every CNN.
+func FitNM(ws []*Weight, p Pattern) ([]*Weight, []Skipped) {
+	var fit []*Weight
+	var left []Skipped
+	for _, w := range ws {
+		if c := w.Dims[w.InAxis]; c%int64(p.M) != 0 {
+			left = append(left, Skipped{w.Node, w.OpType, fmt.Sprintf("%d input channels, not a multiple of %d: left dense (pattern %s)", c, p.M, p)})
+			continue
+		}
+		fit = append(fit, w)
+	}
+	return fit, left
+}
+
 // CheckNM reports whether every weight can take the N:M pattern: its
 // input-channel count must be a multiple of M.
 func CheckNM(ws []*Weight, p Pattern) error {

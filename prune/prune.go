@@ -366,14 +366,14 @@ func findUnits(float *onnxpb.ModelProto, res *Result, opts Options) ([]unit, err
 	if err != nil {
 		return nil, err
 	}
+	if opts.Pattern.Kind == "nm" {
+		var left []Skipped
+		ws, left = FitNM(ws, opts.Pattern)
+		skipped = append(skipped, left...)
+	}
 	res.Skipped = skipped
 	if len(ws) == 0 {
 		return nil, nothingPrunable(skipped)
-	}
-	if opts.Pattern.Kind == "nm" {
-		if err := CheckNM(ws, opts.Pattern); err != nil {
-			return nil, err
-		}
 	}
 	for _, w := range ws {
 		units = append(units, unit{Name: w.Name, Node: w.Node, OpType: w.OpType, Params: w.Params()})
@@ -432,6 +432,7 @@ func apply(q *onnxpb.ModelProto, res *Result, opts Options, per map[string]float
 	}
 	switch {
 	case opts.Pattern.Kind == "nm":
+		ws, _ = FitNM(ws, opts.Pattern)
 		res.Layers, err = pruneNM(ws, opts.Pattern)
 		if err == nil {
 			ok := true
@@ -540,13 +541,13 @@ func Plan(m *onnxpb.ModelProto, opts Options) (*PlanResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Pattern.Kind == "nm" {
+		var left []Skipped
+		ws, left = FitNM(ws, opts.Pattern)
+		skipped = append(skipped, left...)
+	}
 	if len(ws) == 0 {
 		return nil, nothingPrunable(skipped)
-	}
-	if opts.Pattern.Kind == "nm" {
-		if err := CheckNM(ws, opts.Pattern); err != nil {
-			return nil, err
-		}
 	}
 	p.Skipped = skipped
 	for _, w := range ws {

@@ -3,6 +3,7 @@ package prune
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/infer-ml/infer/internal/testmodels"
@@ -100,12 +101,20 @@ func TestPruneNMRuns(t *testing.T) {
 	testutil.InitORT(t)
 	m := testmodels.CNN(testmodels.CNNConfig{})
 	o := opts(m, t, NM(2, 4), 0)
-	_, err := Prune(m, o)
-	if err == nil {
-		t.Fatal("2:4 accepted a convolution with 3 input channels")
+	// The first convolution reads 3 channels: it stays dense, named in
+	// Skipped with the reason, and the rest take the pattern.
+	res, err := Prune(m, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped) != 1 || res.Skipped[0].Node != m.Graph.Node[0].GetName() || !strings.Contains(res.Skipped[0].Reason, "3 input channels, not a multiple of 4") {
+		t.Fatalf("skipped %+v", res.Skipped)
+	}
+	if res.NMSatisfied == nil || !*res.NMSatisfied || len(res.Layers) != 3 {
+		t.Fatalf("layers %d, satisfied %v", len(res.Layers), res.NMSatisfied)
 	}
 	o.Selection.KeepFirstLast = true
-	res, err := Prune(m, o)
+	res, err = Prune(m, o)
 	if err != nil {
 		t.Fatal(err)
 	}

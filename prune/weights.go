@@ -77,13 +77,29 @@ func FindWeights(m *onnxpb.ModelProto, sel Selection) ([]*Weight, []Skipped, err
 	var ws []*Weight
 	var skipped []Skipped
 	seen := map[*onnxpb.TensorProto]bool{}
+	// scopes holds the index of every enclosing graph, innermost last: a
+	// branch of an If may read its weights from the graph around it (as
+	// tf2onnx exports do).
+	var scopes []*graph.Index
+	constant := func(name string) (*onnxpb.TensorProto, *onnxpb.GraphProto) {
+		for i := len(scopes) - 1; i >= 0; i-- {
+			if t := scopes[i].Initializer(name); t != nil {
+				return t, scopes[i].Graph()
+			}
+			if scopes[i].Defined(name) {
+				return nil, nil // computed in this scope
+			}
+		}
+		return nil, nil
+	}
 	var walk func(g *onnxpb.GraphProto, where string) error
 	walk = func(g *onnxpb.GraphProto, where string) error {
 		nodes, err := graph.Topo(g)
 		if err != nil {
 			return err
 		}
-		idx := graph.NewIndex(g)
+		scopes = append(scopes, graph.NewIndex(g))
+		defer func() { scopes = scopes[:len(scopes)-1] }()
 		for _, n := range nodes {
 			for _, a := range n.GetAttribute() {
 				for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
@@ -101,9 +117,9 @@ func FindWeights(m *onnxpb.ModelProto, sel Selection) ([]*Weight, []Skipped, err
 			if len(n.GetInput()) < 2 {
 				continue
 			}
-			t := idx.Initializer(n.GetInput()[1])
+			t, owner := constant(n.GetInput()[1])
 			if t == nil {
-				skip("its weight is not a constant")
+				skip("its weight is computed, not a constant")
 				continue
 			}
 			if seen[t] {
@@ -117,7 +133,7 @@ func FindWeights(m *onnxpb.ModelProto, sel Selection) ([]*Weight, []Skipped, err
 				skip("excluded (--exclude-nodes)")
 				continue
 			}
-			w := &Weight{Name: t.GetName(), Node: n.GetName(), OpType: n.GetOpType(), Graph: where, Dims: slices.Clone(t.GetDims()), g: g, t: t}
+			w := &Weight{Name: t.GetName(), Node: n.GetName(), OpType: n.GetOpType(), Graph: where, Dims: slices.Clone(t.GetDims()), g: owner, t: t}
 			switch n.GetOpType() {
 			case "Conv":
 				if len(w.Dims) < 3 {

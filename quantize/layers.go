@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/infer-ml/infer/pkg/dataset"
@@ -43,6 +44,13 @@ func (f Finite) MarshalJSON() ([]byte, error) {
 // its DequantizeLinear's output) and returns their SQNR, worst first.
 // At most maxSamples samples are used (0: all).
 func LayerErrors(float, quant *onnxpb.ModelProto, tensors []string, src dataset.Source, so ort.Options, maxSamples int) ([]LayerError, error) {
+	// A conversion's clean-up may remove a value (a Cast that became a
+	// no-op): only values both models compute are compared.
+	produced := graph.NewIndex(quant.GetGraph())
+	tensors = slices.DeleteFunc(slices.Clone(tensors), func(name string) bool {
+		n, _ := produced.Producer(name)
+		return n == nil
+	})
 	if len(tensors) == 0 {
 		return nil, nil
 	}

@@ -420,6 +420,9 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		}
 	}
 	res.Model, res.Validation = q, ev
+	if note := qualityNote(ev, gated); note != "" {
+		res.Notes = append(res.Notes, note)
+	}
 	if res.SecondShape, err = checkSecondShape(refS, q, opts); err != nil {
 		return nil, err
 	}
@@ -431,6 +434,28 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		res.Notes = append(res.Notes, note)
 	}
 	return res, nil
+}
+
+// farSQNR is the output SQNR below which, without a gate, a result is
+// called out: at 10 dB the error is a third of the signal.
+const farSQNR = 10
+
+// qualityNote warns when, with no gate set, an output came out far from
+// the original: a CI script that sets no gate would otherwise ship it.
+func qualityNote(ev *eval.Result, gated bool) string {
+	if gated {
+		return ""
+	}
+	worst, name := math.Inf(1), ""
+	for _, o := range ev.Outputs {
+		if q := o.SQNR(); q < worst {
+			worst, name = q, o.Name
+		}
+	}
+	if worst >= farSQNR {
+		return ""
+	}
+	return fmt.Sprintf("output %q is far from the original (SQNR %.1f dB): set a gate (--min-sqnr 20, or --max-accuracy-drop with labels) to keep the damaging nodes float, and see --debug-layers", name, worst)
 }
 
 // checkSecondShape runs the chosen model at the second input shape.
@@ -654,10 +679,16 @@ func applyPrecision(float, q *onnxpb.ModelProto, opts Options, exclude []string)
 			ho.Type = tensor.BFloat16Type
 		}
 		ho.BlockNodes = append(append([]string{}, ho.BlockNodes...), exclude...)
-		if ho.Type == tensor.BFloat16Type && onCPU(opts.Session) {
+		crash := map[string]bool{}
+		if onCPU(opts.Session) {
 			// ONNX Runtime's CPU provider has bf16 kernels for data
-			// movement only; the rest stays float32 or the model won't load.
-			ho.BlockOps = append(append([]string{}, ho.BlockOps...), half.CPUBlockOps(q, tensor.BFloat16Type)...)
+			// movement only, and crashes on one float16 pattern; those
+			// stay float32 or the model won't load.
+			ho.BlockOps = append(append([]string{}, ho.BlockOps...), half.CPUBlockOps(q, ho.Type)...)
+			for _, n := range half.CPUBlockNodes(q, ho.Type) {
+				crash[n] = true
+				ho.BlockNodes = append(ho.BlockNodes, n)
+			}
 		}
 		r, err := half.Convert(q, ho)
 		if err != nil {
@@ -669,7 +700,11 @@ func applyPrecision(float, q *onnxpb.ModelProto, opts Options, exclude []string)
 		}
 		for _, n := range float.GetGraph().GetNode() {
 			d := NodeDecision{Name: n.GetName(), OpType: n.GetOpType(), Quantized: !blocked[n.GetName()]}
-			if !d.Quantized {
+			switch {
+			case d.Quantized:
+			case crash[d.Name]:
+				d.Reason = "kept float32: ONNX Runtime 1.30's CPU provider crashes loading a float16 Transpose (last axis kept) into a MatMul with constant weights"
+			default:
 				d.Reason = "kept float32 (block list, --block-nodes or the accuracy search)"
 			}
 			ds = append(ds, d)

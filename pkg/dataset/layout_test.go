@@ -238,4 +238,12 @@ func TestFixedBatchIsTheDefault(t *testing.T) {
 	if b.N != 64 || !slices.Equal(b.Inputs["x"].Shape(), []int64{64, 1024}) {
 		t.Fatalf("batch of %d, shape %v", b.N, b.Inputs["x"].Shape())
 	}
+	// Fewer samples asked than the fixed batch: one full batch, not none.
+	src, err = Open("random", specs, Options{RandomSamples: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Len() != 64 {
+		t.Fatalf("16 random samples at a fixed batch of 64: Len %d", src.Len())
+	}
 }

@@ -49,6 +49,10 @@ func newRandom(specs []InputSpec, opts Options, p plan) (*randomSource, error) {
 	if total == 0 {
 		total = defaultRandomSamples
 	}
+	if p.fixed && total < p.batch {
+		// A model fixed at batch 64 gets one full batch, not none.
+		total = p.batch
+	}
 	lo, hi, err := selectRange(total, opts)
 	if err != nil {
 		return fail(err)

@@ -72,7 +72,8 @@ type Options struct {
 	// value, and files need no array for it. It is how a scalar sample
 	// rate or an attention mask of ones is fed.
 	Values map[string]float64
-	// RandomSamples is the number of samples "random" data has; 0 means 16.
+	// RandomSamples is the number of samples "random" data has; 0 means
+	// 16. A model with a fixed batch size gets at least one full batch.
 	RandomSamples int
 	// RandomNormal draws random floats from N(0, 1) instead of [0, 1).
 	RandomNormal bool

@@ -35,21 +35,30 @@ func CheckShape(ref, cand *ort.Session, specs []dataset.InputSpec, shapes *probe
 	if shapes == nil {
 		return &ShapeCheck{Skipped: "no shapes at which the model runs on generated inputs"}, nil
 	}
-	sc := &ShapeCheck{Shapes: probe.Describe(specs, shapes.B)}
 	if shapes.Same {
+		sc := &ShapeCheck{Shapes: probe.Describe(specs, shapes.B)}
 		sc.Skipped = "the model runs at one input shape only"
 		if len(shapes.Notes) > 0 {
 			sc.Skipped = shapes.Notes[len(shapes.Notes)-1]
 		}
 		return sc, nil
 	}
-	feeds, err := probe.Feeds(specs, shapes.B, po.Values, po.Seed+1)
+	return CompareAt(ref, cand, specs, shapes.B, po.Values, po.Seed+1)
+}
+
+// CompareAt runs ref and cand on one batch of random inputs at the given
+// full input shapes (values for constant inputs, seed for the rest) and
+// compares every output. It returns an error when either model fails to
+// run there, naming which.
+func CompareAt(ref, cand *ort.Session, specs []dataset.InputSpec, shapes map[string][]int64, values map[string]float64, seed int64) (*ShapeCheck, error) {
+	sc := &ShapeCheck{Shapes: probe.Describe(specs, shapes)}
+	feeds, err := probe.Feeds(specs, shapes, values, seed)
 	if err != nil {
 		return nil, err
 	}
 	ro, err := ref.Run(feeds)
 	if err != nil {
-		return nil, fmt.Errorf("the reference model at the second shape %s: %w", sc.Shapes, err)
+		return nil, fmt.Errorf("the reference model at %s: %w", sc.Shapes, err)
 	}
 	co, err := cand.Run(feeds)
 	if err != nil {
@@ -64,7 +73,7 @@ func CheckShape(ref, cand *ort.Session, specs []dataset.InputSpec, shapes *probe
 	for _, n := range names {
 		st := &OutputStats{Name: n}
 		if err := st.compare(ro[n], co[n], 1, nil); err != nil {
-			return nil, fmt.Errorf("at the second shape %s: %w", sc.Shapes, err)
+			return nil, fmt.Errorf("at %s: %w", sc.Shapes, err)
 		}
 		sqnr = math.Min(sqnr, st.SQNR())
 		sc.Cosine = math.Min(sc.Cosine, st.Cosine())

@@ -68,3 +68,50 @@ func CPUBlockOps(m *onnxpb.ModelProto, t tensor.DType) []string {
 	slices.Sort(ops)
 	return ops
 }
+
+// CPUBlockNodes returns the names of main-graph nodes of m that must stay
+// float32 for a t model to load in ONNX Runtime 1.30's CPU provider, for
+// Options.BlockNodes (nodes must be named; prep.Run names them).
+//
+// For float16 they are the MatMuls with a constant B whose A comes from a
+// Transpose that keeps the last axis in place ([T, N, C] → [N, T, C], as
+// a CRNN's sequence head does), and that Transpose: at graph optimization
+// level all, session creation crashes the process (SIGSEGV) when the
+// Transpose runs in float16, whether the MatMul does or computes in
+// float32 behind a Cast; a B that is not constant, a Transpose that moves
+// the last axis, or a float32 Transpose all load (TestCPUTransposeMatMul).
+// For bfloat16, CPUBlockOps already keeps MatMul float32, so it returns
+// none.
+func CPUBlockNodes(m *onnxpb.ModelProto, t tensor.DType) []string {
+	if t != tensor.Float16 {
+		return nil
+	}
+	g := m.GetGraph()
+	constant := make(map[string]bool)
+	for _, init := range g.GetInitializer() {
+		constant[init.GetName()] = true
+	}
+	producer := make(map[string]*onnxpb.NodeProto)
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			producer[o] = n
+		}
+		if n.GetOpType() == "Constant" && len(n.GetOutput()) == 1 {
+			constant[n.GetOutput()[0]] = true
+		}
+	}
+	var names []string
+	for _, n := range g.GetNode() {
+		if n.GetOpType() != "MatMul" || !defaultDomain(n.GetDomain()) || len(n.GetInput()) != 2 || !constant[n.GetInput()[1]] {
+			continue
+		}
+		tr := producer[n.GetInput()[0]]
+		if tr == nil || tr.GetOpType() != "Transpose" || !defaultDomain(tr.GetDomain()) {
+			continue
+		}
+		if perm := attrOf(tr, "perm").GetInts(); len(perm) > 0 && perm[len(perm)-1] == int64(len(perm)-1) {
+			names = append(names, tr.GetName(), n.GetName())
+		}
+	}
+	return names
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
@@ -111,6 +112,12 @@ func WriteJSON(w io.Writer, v any) error {
 func CheckOutput(path string, force bool, inputs []string) error {
 	st, err := os.Stat(path)
 	if err != nil {
+		// A missing folder would otherwise fail the write at the end,
+		// after all the work.
+		dir := filepath.Dir(path)
+		if dst, derr := os.Stat(dir); derr != nil || !dst.IsDir() {
+			return fmt.Errorf("%s: folder %s does not exist", path, dir)
+		}
 		return nil
 	}
 	for _, in := range inputs {

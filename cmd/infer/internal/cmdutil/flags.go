@@ -29,7 +29,8 @@ type DataFlags struct {
 	Seed      int64
 	Samples   int
 	// found are the shapes Probe found; random data takes shape A.
-	found *probe.Shapes
+	found  *probe.Shapes
+	probed bool
 }
 
 // Bind adds --data, --batch-size, --limit, --offset, --shape,
@@ -49,8 +50,9 @@ func (d *DataFlags) Bind(fs *pflag.FlagSet, required bool) {
 	fs.IntVar(&d.Samples, "samples", 16, "samples to generate for --data random")
 }
 
-// Open opens the data for a model's inputs. Bad flag values are usage
-// errors; bad data is an ordinary error.
+// Open opens the data for a model's inputs; random data takes the shapes
+// Probe finds (it probes first when it has not). Bad flag values are
+// usage errors; bad data is an ordinary error.
 func (d *DataFlags) Open(m *onnx.Model) (dataset.Source, error) {
 	if d.Data == "" {
 		return nil, Usagef("--data is required")
@@ -61,6 +63,12 @@ func (d *DataFlags) Open(m *onnx.Model) (dataset.Source, error) {
 	shapes, values, err := ParseInputs(d.Shapes, d.Values)
 	if err != nil {
 		return nil, err
+	}
+	if d.Data == "random" && !d.probed {
+		// Random data at sizes the model runs at, not a guess.
+		if _, _, err := d.Probe(m, ort.Options{}); err != nil {
+			return nil, err
+		}
 	}
 	return dataset.Open(d.Data, dataset.SpecsFromGraph(m.Proto.GetGraph()), dataset.Options{
 		BatchSize: d.BatchSize, Limit: d.Limit, Offset: d.Offset, Shapes: RandomShapes(d.found, shapes),
@@ -86,7 +94,7 @@ func (d *DataFlags) Probe(m *onnx.Model, so ort.Options) (*probe.Shapes, probe.O
 	default:
 		found = nil
 	}
-	d.found = found
+	d.found, d.probed = found, true
 	return found, po, nil
 }
 

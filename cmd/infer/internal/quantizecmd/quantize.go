@@ -288,7 +288,14 @@ func Run(opts *Options) error {
 	case opts.Data != "" && opts.Data != "random":
 		evalSpec = opts.Data
 		if mode == quantize.Static {
-			eo.Offset = opts.CalibrationSamples
+			// Validation takes the samples after the calibration ones;
+			// a file with fewer has none left (see below).
+			all, err := dataset.Open(opts.Data, specs, base)
+			if err != nil {
+				return err
+			}
+			eo.Offset = min(opts.CalibrationSamples, all.Len())
+			all.Close()
 		}
 	default:
 		evalSpec = "random"
@@ -313,7 +320,7 @@ func Run(opts *Options) error {
 		}
 		defer evalSrc.Close()
 		optimistic = true
-		notes = append(notes, fmt.Sprintf("validation: calibration data (optimistic): all %d samples of %s were used to calibrate; pass --eval-data, or a --calibration-samples below the sample count, for held-out numbers", evalSrc.Len(), evalSpec))
+		notes = append(notes, fmt.Sprintf("validation: calibration data (optimistic): all %d samples of %s were used to calibrate; pass --eval-data, or --calibration-samples below the sample count, for held-out numbers", evalSrc.Len(), evalSpec))
 	}
 	if evalSrc.Len() == 0 {
 		return fmt.Errorf("no evaluation samples in %s", evalSpec)
