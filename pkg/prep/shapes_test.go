@@ -8,6 +8,7 @@ import (
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/prep"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -149,4 +150,62 @@ func TestInferShapesSecondRunFails(t *testing.T) {
 	if !strings.Contains(strings.Join(res.Notes, "\n"), "at no second shape") {
 		t.Fatalf("no note about the failed run: %q", res.Notes)
 	}
+}
+
+// A text recognizer's width after a stride-32 backbone is 1 at input
+// widths 1 and 2, which the shape runs once used: it was recorded as a
+// fixed 1, and ONNX Runtime then failed the written model at any real
+// width ("Shape mismatch attempting to re-use buffer"). The runs now use
+// realistic sizes, and what they record leaves the model before it is
+// written.
+func TestRecordedShapesDoNotFixDynamicDims(t *testing.T) {
+	testutil.InitORT(t)
+	b := testmodels.NewBuilder("strided", 13)
+	r := testmodels.NewRand(1)
+	x := b.Input("x", tensor.Float32, "N", 3, 48, "W")
+	w := b.Initializer("w", []int64{8, 3, 48, 32}, r.He([]int64{8, 3, 48, 32}, 3*48*32))
+	c := b.Op("Conv", []string{x, w}, testmodels.AttrInts("kernel_shape", 48, 32), testmodels.AttrInts("strides", 48, 32))
+	p := b.Op("Relu", []string{c})
+	b.Node("Flatten", []string{p}, []string{"y"}, testmodels.AttrInt("axis", 1))
+	b.Output("y", tensor.Float32, "N", "F")
+	m := b.Model()
+	res, err := prep.Run(m, prep.Options{InferShapes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh := shapeString(valueInfos(m.Graph)[c]); sh != "[?,8,1,?]" {
+		t.Fatalf("conv output recorded as %s, want [?,8,1,?] (height fixed by the kernel, width dynamic)", sh)
+	}
+	if n := prep.DropRecordedShapes(m.Graph, res.RecordedShapes); n != 2 {
+		t.Fatalf("dropped %d shapes, want 2", n)
+	}
+	for _, vi := range m.Graph.ValueInfo {
+		if vi.GetType().GetTensorType().GetShape() != nil || vi.GetType().GetTensorType().GetElemType() != int32(tensor.Float32) {
+			t.Fatalf("%s keeps %v after DropRecordedShapes", vi.GetName(), vi.GetType())
+		}
+	}
+	s, err := ort.NewSessionFromModel(m, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, width := range []int64{1280, 640} {
+		feeds := map[string]*tensor.Tensor{"x": mustZeros(t, []int64{2, 3, 48, width})}
+		out, err := s.Run(feeds)
+		if err != nil {
+			t.Fatalf("width %d: %v", width, err)
+		}
+		if got := out["y"].Shape(); got[1] != 8*width/32 {
+			t.Fatalf("width %d: output %v", width, got)
+		}
+	}
+}
+
+func mustZeros(t *testing.T, shape []int64) *tensor.Tensor {
+	t.Helper()
+	z, err := tensor.Zeros(tensor.Float32, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
 }
