@@ -165,33 +165,12 @@ func MoveFirstAxis(t *Tensor, to int) (*Tensor, error) {
 	if to < 0 || to >= len(t.shape) {
 		return nil, fmt.Errorf("axis position %d is outside tensor %v", to, t)
 	}
-	if to == 0 {
-		return t.Clone(), nil
-	}
-	n := int(t.shape[0])
-	outer, inner := 1, 1
-	for _, d := range t.shape[1 : to+1] {
-		outer *= int(d)
-	}
-	for _, d := range t.shape[to+1:] {
-		inner *= int(d)
-	}
 	shape := make([]int64, 0, len(t.shape))
 	shape = append(shape, t.shape[1:to+1]...)
 	shape = append(shape, t.shape[0])
 	shape = append(shape, t.shape[to+1:]...)
-	out, err := Zeros(t.dtype, shape)
-	if err != nil {
-		return nil, err
-	}
-	src, dst := reflect.ValueOf(t.data), reflect.ValueOf(out.data)
-	for o := range outer {
-		for i := range n {
-			from, at := (i*outer+o)*inner, (o*n+i)*inner
-			reflect.Copy(dst.Slice(at, at+inner), src.Slice(from, from+inner))
-		}
-	}
-	return out, nil
+	// [n, (axes 1..to), rest] → [(axes 1..to), n, rest]
+	return swapLeading(t, 1, to+1, shape)
 }
 
 // MoveAxisFirst is the inverse of MoveFirstAxis: it returns a new tensor
@@ -200,29 +179,36 @@ func MoveAxisFirst(t *Tensor, from int) (*Tensor, error) {
 	if from < 0 || from >= len(t.shape) {
 		return nil, fmt.Errorf("axis %d is outside tensor %v", from, t)
 	}
-	if from == 0 {
-		return t.Clone(), nil
-	}
-	n := int(t.shape[from])
-	outer, inner := 1, 1
-	for _, d := range t.shape[:from] {
-		outer *= int(d)
-	}
-	for _, d := range t.shape[from+1:] {
-		inner *= int(d)
-	}
 	shape := make([]int64, 0, len(t.shape))
 	shape = append(shape, t.shape[from])
 	shape = append(shape, t.shape[:from]...)
 	shape = append(shape, t.shape[from+1:]...)
+	// [(axes 0..from-1), n, rest] → [n, (axes 0..from-1), rest]
+	return swapLeading(t, from, from+1, shape)
+}
+
+// swapLeading views t as [a, b, inner], where a is the product of the
+// dimensions before axis i, b of those from i up to j, and returns a copy
+// laid out as [b, a, inner] with the given shape.
+func swapLeading(t *Tensor, i, j int, shape []int64) (*Tensor, error) {
+	a, b, inner := 1, 1, 1
+	for _, d := range t.shape[:i] {
+		a *= int(d)
+	}
+	for _, d := range t.shape[i:j] {
+		b *= int(d)
+	}
+	for _, d := range t.shape[j:] {
+		inner *= int(d)
+	}
 	out, err := Zeros(t.dtype, shape)
 	if err != nil {
 		return nil, err
 	}
 	src, dst := reflect.ValueOf(t.data), reflect.ValueOf(out.data)
-	for o := range outer {
-		for i := range n {
-			from, at := (o*n+i)*inner, (i*outer+o)*inner
+	for x := range a {
+		for y := range b {
+			from, at := (x*b+y)*inner, (y*a+x)*inner
 			reflect.Copy(dst.Slice(at, at+inner), src.Slice(from, from+inner))
 		}
 	}
