@@ -309,6 +309,7 @@ var realRefusals = map[string]string{
 	"embedding_model/bf16":          "no bf16 kernels",
 	"melspectrogram/bf16":           "no bf16 kernels",
 	"melspectrogram/prune channel":  "nothing to prune",
+	"melspectrogram/prune 2:4":      "nothing to prune", // every convolution reads 1 channel
 	"hey_jarvis_v0.1/bf16":          "no bf16 kernels",
 	"hey_jarvis_v0.1/prune channel": "nothing to prune",
 	"timer_v0.1/bf16":               "no bf16 kernels",
