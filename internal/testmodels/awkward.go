@@ -101,3 +101,24 @@ func Contrib() *onnxpb.ModelProto {
 	b.Output("output", tensor.Float32, "N", "T", 8)
 	return b.Model()
 }
+
+// SampleRate returns a model that runs only with its scalar int64 input
+// "sr" at 16000, as an audio model checking its sample rate would: input
+// "x" [N, T] float, "sr" []; an If passes x through to "y" [N, T] when sr
+// is 16000 and otherwise reshapes it to an impossible shape. Random data
+// cannot invent sr; a tool must ask for it.
+func SampleRate() *onnxpb.ModelProto {
+	b := NewBuilder("sample_rate", 13)
+	x := b.Input("x", tensor.Float32, "N", "T")
+	sr := b.Input("sr", tensor.Int64)
+	then := NewSubgraph("then")
+	then.Node("Identity", []string{x}, []string{"ok"})
+	then.Output("ok", tensor.Float32, "N", "T")
+	other := NewSubgraph("else")
+	other.Node("Reshape", []string{x, other.InitializerInt64("bad", []int64{3}, []int64{7, 0, -1})}, []string{"bad_out"})
+	other.Output("bad_out", tensor.Float32, "N", "T")
+	cond := b.Op("Equal", []string{sr, b.InitializerInt64("rate", nil, []int64{16000})})
+	b.Node("If", []string{cond}, []string{"y"}, AttrGraph("then_branch", then.Graph()), AttrGraph("else_branch", other.Graph()))
+	b.Output("y", tensor.Float32, "N", "T")
+	return b.Model()
+}

@@ -67,9 +67,12 @@ func Find(m *onnxpb.ModelProto, opts Options) (*Shapes, error) {
 
 // FindWith is Find on an open session whose inputs specs describe.
 func FindWith(s *ort.Session, specs []dataset.InputSpec, opts Options) (*Shapes, error) {
+	// A bad name or value is the caller's mistake, not a shape to retry.
+	var badInput error
 	run := func(shapes map[string][]int64) error {
 		feeds, err := Feeds(specs, shapes, opts.Values, opts.Seed)
 		if err != nil {
+			badInput = err
 			return err
 		}
 		_, err = s.Run(feeds)
@@ -89,6 +92,9 @@ func FindWith(s *ort.Session, specs []dataset.InputSpec, opts Options) (*Shapes,
 		}
 		tried[key] = true
 		if err := run(cand); err != nil {
+			if badInput != nil {
+				return nil, badInput
+			}
 			if first == nil {
 				first = fmt.Errorf("at %s: %w", Describe(specs, cand), err)
 			}

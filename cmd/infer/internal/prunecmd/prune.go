@@ -534,11 +534,11 @@ func printReport(out io.Writer, r *Report) {
 			fmt.Fprintf(w, "output SQNR\t\t%.1f dB\t\n", *v.SQNR)
 		}
 	}
-	if sc := r.SecondShape; sc != nil {
-		fmt.Fprintf(w, "second shape\t\t%s\t\n", sc)
-	}
 	fmt.Fprintf(w, "sparsity\t\t%.1f%%\t\n", 100*r.Sparsity)
 	w.Flush()
+	if sc := r.SecondShape; sc != nil {
+		fmt.Fprintf(out, "second shape: %s\n", sc)
+	}
 	if r.GateSummary != "" {
 		state := "met"
 		if !r.GateMet {

@@ -141,20 +141,7 @@ func TestScalarAndStateInputs(t *testing.T) {
 // that gives it a value.
 func TestInputRandomDataCannotInvent(t *testing.T) {
 	dir := t.TempDir()
-	b := testmodels.NewBuilder("needs_rate", 13)
-	x := b.Input("x", tensor.Float32, "N", "T")
-	sr := b.Input("sr", tensor.Int64)
-	// Only 16000 runs: any other rate reshapes to an impossible shape.
-	then := testmodels.NewSubgraph("then")
-	then.Node("Identity", []string{x}, []string{"ok"})
-	then.Output("ok", tensor.Float32, "N", "T")
-	other := testmodels.NewSubgraph("else")
-	other.Node("Reshape", []string{x, other.InitializerInt64("bad", []int64{3}, []int64{7, 0, -1})}, []string{"bad_out"})
-	other.Output("bad_out", tensor.Float32, "N", "T")
-	cond := b.Op("Equal", []string{sr, b.InitializerInt64("rate", nil, []int64{16000})})
-	b.Node("If", []string{cond}, []string{"y"}, testmodels.AttrGraph("then_branch", then.Graph()), testmodels.AttrGraph("else_branch", other.Graph()))
-	b.Output("y", tensor.Float32, "N", "T")
-	model := writeModel(t, dir, "needs_rate", b.Model())
+	model := writeModel(t, dir, "sample_rate", testmodels.SampleRate())
 
 	r := infer(t, "eval", model, "--data", "random")
 	oneLineError(t, r, 1, "--input-value")
