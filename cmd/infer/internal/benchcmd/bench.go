@@ -23,7 +23,6 @@ import (
 type Options struct {
 	IO      *cmdutil.IOStreams
 	Factory *cmdutil.Factory
-	Changed func(string) bool
 
 	Models      []string
 	EPs         []string
@@ -82,7 +81,6 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Models = args
-			opts.Changed = c.Flags().Changed
 			if runF != nil {
 				return runF(opts)
 			}
@@ -95,7 +93,7 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 	fl.IntVar(&opts.Iterations, "iterations", 0, "measured runs (default: run for --duration)")
 	fl.DurationVar(&opts.Duration, "duration", 0, "measure for this long (default 10s when --iterations is not given)")
 	fl.StringVar(&opts.Warmup, "warmup", "10", "warm-up before measuring: a run count (10) or a duration (2s)")
-	fl.IntSliceVar(&opts.Batches, "batch", []int{1}, "batch sizes, e.g. 1,8,32 (default: the model's fixed batch size, else 1)")
+	fl.IntSliceVar(&opts.Batches, "batch", nil, "batch sizes, e.g. 1,8,32 (default: the model's fixed batch size, else 1)")
 	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224 (repeatable; the batch axis follows --batch; default: realistic sizes the model runs at)")
 	cmdutil.BindValues(fl, &opts.Values)
 	fl.StringVar(&opts.Data, "data", "random", "inputs: random, or an .npz / folder / ONNX test-data folder (first batch used)")
@@ -259,10 +257,7 @@ func plan(opts *Options) (bench.Config, bench.Gates, bench.Format, error) {
 			return usage(fmt.Errorf("--batch %d: batch sizes must be at least 1", b))
 		}
 	}
-	cfg.Batches = opts.Batches
-	if opts.Changed != nil && !opts.Changed("batch") {
-		cfg.Batches = nil // each model's own: its fixed batch size, else 1
-	}
+	cfg.Batches = opts.Batches // none: each model's fixed batch size, else 1
 	if cfg.Shapes, cfg.Values, err = cmdutil.ParseInputs(opts.Shapes, opts.Values); err != nil {
 		return cfg, gates, "", err
 	}
