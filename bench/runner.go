@@ -250,8 +250,9 @@ func makeInputs(cfg *Config, m Model, batch int) (map[string]*tensor.Tensor, err
 	if cfg.Data == "random" {
 		found, err := probe.Find(m.Model.Proto, probe.Options{User: cfg.Shapes, Values: cfg.Values, Batch: batch, Seed: cfg.Seed})
 		var re *probe.RunError
+		var ie *probe.InputError
 		switch {
-		case errors.As(err, &re):
+		case errors.As(err, &re), errors.As(err, &ie):
 			return nil, err
 		case err == nil:
 			shapes = found.A

@@ -52,8 +52,8 @@ type Shapes struct {
 
 // Find returns shapes A and B at which m runs in ONNX Runtime with random
 // inputs. It returns a *RunError, naming the inputs and what to pass, when
-// m runs at none of the candidate shapes, and ONNX Runtime's error when it
-// cannot load m.
+// m runs at none of the candidate shapes, an *InputError when opts name
+// or size inputs wrongly, and ONNX Runtime's error when it cannot load m.
 func Find(m *onnxpb.ModelProto, opts Options) (*Shapes, error) {
 	so := opts.Session
 	so.ExtraOutputs = nil
@@ -93,7 +93,7 @@ func FindWith(s *ort.Session, specs []dataset.InputSpec, opts Options) (*Shapes,
 		tried[key] = true
 		if err := run(cand); err != nil {
 			if badInput != nil {
-				return nil, badInput
+				return nil, &InputError{badInput}
 			}
 			if first == nil {
 				first = fmt.Errorf("at %s: %w", Describe(specs, cand), err)
@@ -150,6 +150,13 @@ func cannotRun(specs []dataset.InputSpec, opts Options, err error) error {
 	}
 	return &RunError{fmt.Errorf("the model does not run on generated inputs (%v); %s", firstLine(err), hint)}
 }
+
+// InputError is Find's error when the options name an input the model
+// does not have, or give a value or shape it cannot take.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
 
 // RunError is Find's error when the model loads but runs at none of the
 // candidate shapes: generated inputs cannot feed it.

@@ -1,7 +1,6 @@
 package cmdutil
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -77,25 +76,15 @@ func (d *DataFlags) Open(m *onnx.Model) (dataset.Source, error) {
 }
 
 // Probe finds the shapes generated inputs take (see Probe) and keeps
-// them for Open. A model that random data cannot feed is an error only
-// when the data is random; otherwise it is checked at the data's shapes
-// alone, and the returned shapes are nil.
+// them for Open.
 func (d *DataFlags) Probe(m *onnx.Model, so ort.Options) (*probe.Shapes, probe.Options, error) {
 	shapes, values, err := ParseInputs(d.Shapes, d.Values)
 	if err != nil {
 		return nil, probe.Options{}, err
 	}
-	found, po, err := Probe(m, shapes, values, d.BatchSize, d.Seed, so)
-	var re *probe.RunError
-	switch {
-	case err == nil:
-	case errors.As(err, &re) && (d.Data == "" || d.Data == "random"):
-		return nil, po, err
-	default:
-		found = nil
-	}
+	found, po, err := Probe(m, shapes, values, d.BatchSize, d.Seed, so, d.Data == "" || d.Data == "random")
 	d.found, d.probed = found, true
-	return found, po, nil
+	return found, po, err
 }
 
 // RuntimeFlags choose the execution provider and threads.

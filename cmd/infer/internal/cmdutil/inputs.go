@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/pflag"
@@ -35,12 +36,23 @@ func ParseInputs(shapes, values []string) (map[string][]int64, map[string]float6
 
 // Probe finds two realistic input shapes at which the model runs (see
 // probe.Find): A to optimize at, B to check the artifact at. The returned
-// probe.Options carry the values and seed the shape runs used; err says
-// why no shapes were found (the model does not run on generated inputs).
-func Probe(m *onnx.Model, shapes map[string][]int64, values map[string]float64, batch int, seed int64, so ort.Options) (*probe.Shapes, probe.Options, error) {
+// probe.Options carry the values and seed the shape runs used. A model
+// that generated inputs cannot drive is an error only when random data
+// must feed it (random); otherwise it is checked at its data's shapes
+// alone and the shapes are nil, as when ONNX Runtime cannot load the
+// original (the callers then work on its upgraded form).
+func Probe(m *onnx.Model, shapes map[string][]int64, values map[string]float64, batch int, seed int64, so ort.Options, random bool) (*probe.Shapes, probe.Options, error) {
 	po := probe.Options{User: shapes, Values: values, Batch: batch, Seed: seed, Session: so}
 	sh, err := probe.Find(m.Proto, po)
-	return sh, po, err
+	var re *probe.RunError
+	var ie *probe.InputError
+	switch {
+	case err == nil:
+		return sh, po, nil
+	case errors.As(err, &ie), errors.As(err, &re) && random:
+		return nil, po, err
+	}
+	return nil, po, nil
 }
 
 // RandomShapes are the shapes random data takes: A when probing found

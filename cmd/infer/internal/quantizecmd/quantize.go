@@ -2,7 +2,6 @@
 package quantizecmd
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,7 +19,6 @@ import (
 	"github.com/infer-ml/infer/pkg/eval"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
-	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/quantize"
 	"github.com/infer-ml/infer/quantize/calib"
@@ -257,13 +255,10 @@ func Run(opts *Options) error {
 	}
 	specs := dataset.SpecsFromGraph(m.Proto.GetGraph())
 	shapes, values, _ := cmdutil.ParseInputs(opts.Shapes, opts.Values)
-	found, po, perr := cmdutil.Probe(m, shapes, values, opts.BatchSize, opts.Seed, qo.Session)
-	if perr != nil {
-		var re *probe.RunError
-		if errors.As(perr, &re) && (opts.Data == "" || opts.Data == "random" || (opts.EvalData == "random")) {
-			return perr
-		}
-		found = nil
+	random := (opts.Data == "" && opts.EvalData == "") || opts.Data == "random" || opts.EvalData == "random"
+	found, po, err := cmdutil.Probe(m, shapes, values, opts.BatchSize, opts.Seed, qo.Session, random)
+	if err != nil {
+		return err
 	}
 	qo.Shapes, qo.Probe = found, po
 	base := dataset.Options{BatchSize: opts.BatchSize, Shapes: cmdutil.RandomShapes(found, shapes), Values: values, Seed: opts.Seed}
