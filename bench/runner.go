@@ -148,18 +148,25 @@ func Run(cfg Config) (*Report, error) {
 	if info, ok := ort.Loaded(); ok {
 		rep.ORTVersion = info.Version
 	}
+	shapes := make([]map[string][]int64, len(cfg.Models))
+	for i, m := range cfg.Models {
+		var err error
+		if shapes[i], err = inputShapes(&cfg, m); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Path, err)
+		}
+	}
 	for _, ep := range cfg.Providers {
 		providers, err := ort.ParseProviders(ep, ort.OptionsFor(ep, cfg.ProviderOptions))
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range cfg.Models {
+		for i, m := range cfg.Models {
 			batches := cfg.Batches
 			if len(batches) == 0 {
 				batches = []int{max(dataset.LayoutOf(dataset.SpecsFromGraph(m.Model.Proto.GetGraph())).Fixed, 1)}
 			}
 			for _, b := range batches {
-				r, err := measure(&cfg, m, ep, providers, b)
+				r, err := measure(&cfg, m, shapes[i], ep, providers, b)
 				if err != nil {
 					return nil, fmt.Errorf("%s (--ep %s, batch %d): %w", m.Path, ep, b, err)
 				}
@@ -171,8 +178,8 @@ func Run(cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func measure(cfg *Config, m Model, ep string, providers []ort.Provider, batch int) (*Result, error) {
-	inputs, err := makeInputs(cfg, m, batch)
+func measure(cfg *Config, m Model, shapes map[string][]int64, ep string, providers []ort.Provider, batch int) (*Result, error) {
+	inputs, err := makeInputs(cfg, m, shapes, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -243,21 +250,28 @@ func measure(cfg *Config, m Model, ep string, providers []ort.Provider, batch in
 	return r, nil
 }
 
-// makeInputs takes the first batch of the data at the requested size.
-func makeInputs(cfg *Config, m Model, batch int) (map[string]*tensor.Tensor, error) {
-	specs := dataset.SpecsFromGraph(m.Model.Proto.GetGraph())
-	shapes := cfg.Shapes
-	if cfg.Data == "random" {
-		found, err := probe.Find(m.Model.Proto, probe.Options{User: cfg.Shapes, Values: cfg.Values, Batch: batch, Seed: cfg.Seed})
-		var re *probe.RunError
-		var ie *probe.InputError
-		switch {
-		case errors.As(err, &re), errors.As(err, &ie):
-			return nil, err
-		case err == nil:
-			shapes = found.A
-		}
+// inputShapes are the shapes m's random inputs take: the user's, else
+// realistic sizes the model runs at, found once per model (the batch axis
+// follows each measured batch size).
+func inputShapes(cfg *Config, m Model) (map[string][]int64, error) {
+	if cfg.Data != "random" {
+		return cfg.Shapes, nil
 	}
+	found, err := probe.Find(m.Model.Proto, probe.Options{User: cfg.Shapes, Values: cfg.Values, Seed: cfg.Seed})
+	var re *probe.RunError
+	var ie *probe.InputError
+	switch {
+	case errors.As(err, &re), errors.As(err, &ie):
+		return nil, err
+	case err == nil:
+		return found.A, nil
+	}
+	return cfg.Shapes, nil // ONNX Runtime's own error comes with the session
+}
+
+// makeInputs takes the first batch of the data at the requested size.
+func makeInputs(cfg *Config, m Model, shapes map[string][]int64, batch int) (map[string]*tensor.Tensor, error) {
+	specs := dataset.SpecsFromGraph(m.Model.Proto.GetGraph())
 	src, err := dataset.Open(cfg.Data, specs, dataset.Options{BatchSize: batch, Limit: batch, Shapes: shapes, Values: cfg.Values, Seed: cfg.Seed, RandomSamples: batch})
 	if err != nil {
 		return nil, err
