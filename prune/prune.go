@@ -137,7 +137,6 @@ func PrepareWith(m *onnxpb.ModelProto, p Pattern, upgrade bool, opts Options) (*
 	// there is a producer to prune.
 	o := prep.Options{MinOpset: 1, FoldConstants: true, FoldConvAdd: true, InferShapes: p.Kind == "channel" && hasProducer(m),
 		Shapes: opts.Shapes, Probe: opts.Probe}
-	o.Probe.Session = opts.Session
 	if upgrade {
 		o.MinOpset = prep.DefaultMinOpset
 	}

@@ -150,7 +150,6 @@ func prepare(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *prep.Resu
 	f := graph.CloneSharingInitializers(m)
 	o := prep.DefaultOptions()
 	o.Shapes, o.Probe = opts.Shapes, opts.Probe
-	o.Probe.Session = opts.Session
 	switch opts.Mode {
 	case Dynamic:
 		o.InferShapes = false

@@ -42,7 +42,10 @@ func ParseInputs(shapes, values []string) (map[string][]int64, map[string]float6
 // alone and the shapes are nil, as when ONNX Runtime cannot load the
 // original (the callers then work on its upgraded form).
 func Probe(m *onnx.Model, shapes map[string][]int64, values map[string]float64, batch int, seed int64, so ort.Options, random bool) (*probe.Shapes, probe.Options, error) {
-	po := probe.Options{User: shapes, Values: values, Batch: batch, Seed: seed, Session: so}
+	// Shapes do not depend on the provider: probing runs on CPU, so a
+	// TensorRT run does not build an engine per candidate shape.
+	cpu := ort.Options{IntraOpThreads: so.IntraOpThreads, InterOpThreads: so.InterOpThreads}
+	po := probe.Options{User: shapes, Values: values, Batch: batch, Seed: seed, Session: cpu}
 	sh, err := probe.Find(m.Proto, po)
 	var re *probe.RunError
 	var ie *probe.InputError
