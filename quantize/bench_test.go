@@ -92,14 +92,14 @@ func speedups(b *testing.B, m *onnxpb.ModelProto, batch int, dynamic bool) {
 		b.Fatal(err)
 	}
 	nan := math.NaN()
-	static, err := Quantize(m, Options{Mode: Static, Plan: PlanOptions{PerChannel: true}, Calibration: randomBatch(b, m, batch),
+	static, err := Quantize(m, Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Calibration: randomBatch(b, m, batch),
 		Eval: randomBatch(b, m, batch), MaxAccuracyDrop: -1, MinSQNR: nan, LatencyRuns: 5})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var dyn *Result
 	if dynamic {
-		if dyn, err = Quantize(m, Options{Mode: Dynamic, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(b, m, batch),
+		if dyn, err = Quantize(m, Options{Mode: Dynamic, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(b, m, batch),
 			MaxAccuracyDrop: -1, MinSQNR: nan, LatencyRuns: 5}); err != nil {
 			b.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func BenchmarkMNIST(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		cal, _ := dataset.Open(digits, specs, dataset.Options{Limit: 500})
 		ev, _ := dataset.Open(digits, specs, dataset.Options{Offset: 500})
-		res, err := Quantize(mp.Proto, Options{Mode: Static, Plan: PlanOptions{PerChannel: true}, Calib: calib.Config{Method: calib.MinMax},
+		res, err := Quantize(mp.Proto, Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Calib: calib.Config{Method: calib.MinMax},
 			Calibration: cal, Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN()})
 		cal.Close()
 		ev.Close()

@@ -56,6 +56,8 @@ func ApplyDynamic(m *onnxpb.ModelProto, opts PlanOptions) ([]NodeDecision, *Appl
 			reason = "dynamic quantization covers MatMul and Gemm only"
 		case n.GetName() != "" && excluded[n.GetName()]:
 			reason = "excluded by --exclude-nodes"
+		case n.GetName() != "" && opts.KeepFloat[n.GetName()] != "":
+			reason = opts.KeepFloat[n.GetName()]
 		case !wantOps[n.GetOpType()]:
 			reason = "op type not selected"
 		default:

@@ -231,7 +231,7 @@ func TestQuantizeExporterIdioms(t *testing.T) {
 }
 
 func exportedOptions(t *testing.T, m *onnxpb.ModelProto, mode Mode) Options {
-	o := Options{Mode: mode, Plan: PlanOptions{PerChannel: true}, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 1,
+	o := Options{Mode: mode, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 1,
 		Eval: open(t, "random", m, dataset.Options{RandomSamples: calibrationBatch, BatchSize: calibrationBatch, Seed: 2})}
 	if mode == Static {
 		o.Calibration = open(t, "random", m, dataset.Options{RandomSamples: 2 * calibrationBatch, BatchSize: calibrationBatch, Seed: 1})

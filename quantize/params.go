@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
 
@@ -62,3 +63,19 @@ func ComputeParams(lo, hi float64, t tensor.DType, symmetric bool) (Params, erro
 }
 
 func clampZP(z, lo, hi int32) int32 { return max(lo, min(hi, z)) }
+
+// DefaultActivationType is the activation type static quantization uses
+// unless told otherwise: uint8 on the CPU provider, int8 elsewhere.
+//
+// ONNX Runtime's x86 int8 kernels multiply uint8 activations by int8
+// weights (VPMADDUBSW/VNNI); with int8 activations its QDQ fusion leaves a
+// convolution whose input has several readers as DequantizeLinear → float
+// Conv, and the model gets slower than float (measured in
+// docs/quantize.md: a ResNet-18 ran 0.49× with int8 activations, 3.3× with
+// uint8). CUDA and TensorRT take int8 activations (TensorRT only those).
+func DefaultActivationType(so ort.Options) tensor.DType {
+	if onCPU(so) {
+		return tensor.Uint8
+	}
+	return tensor.Int8
+}

@@ -21,7 +21,7 @@ var DefaultOpTypes = []string{
 // PlanOptions choose what to quantize.
 type PlanOptions struct {
 	WeightType     tensor.DType // Int8 (default) or Uint8
-	ActivationType tensor.DType // Int8 (default) or Uint8
+	ActivationType tensor.DType // Int8 or Uint8; Undefined: Int8 (Quantize picks DefaultActivationType)
 	PerChannel     bool
 	// SymmetricActivations uses symmetric ranges for activations (then
 	// Relu/Clip cannot be folded into the preceding quantizer).
@@ -29,6 +29,13 @@ type PlanOptions struct {
 	OpTypes              []string // nil: DefaultOpTypes
 	ExcludeNodes         []string
 	ExcludeOpTypes       []string
+	// KeepFloat keeps nodes float for a reason of infer's own (the
+	// accuracy and latency searches): node name → reason.
+	KeepFloat map[string]string
+	// Observed are value shapes seen in a run at a realistic input shape
+	// (prep.Result.ObservedShapes), for rules that depend on sizes the
+	// graph leaves dynamic (a convolution's output area).
+	Observed map[string][]int64
 }
 
 type markKind int
@@ -163,6 +170,87 @@ func SupportedOpTypes() []string {
 // in initializers, opset ≥ 13, types known), which nodes to quantize. It
 // returns an error for an op type in opts that has no handler.
 func BuildPlan(m *onnxpb.ModelProto, opts PlanOptions) (*Plan, error) {
+	// Nodes that would run alone in int8 between float nodes are taken out
+	// and the plan is made again, until none is left: taking one out can
+	// strand its neighbour (hardswish's Add → Clip before a float Div).
+	islands := map[string]bool{}
+	for {
+		p, err := buildPlan(m, opts, islands)
+		if err != nil {
+			return nil, err
+		}
+		more := p.islands(m.GetGraph(), islands)
+		if len(more) == 0 {
+			return p, nil
+		}
+		for _, o := range more {
+			islands[o] = true
+		}
+	}
+}
+
+// islandReason is why a node that could run in int8 stays float.
+const islandReason = "would run alone in int8 between float nodes: the QuantizeLinear/DequantizeLinear around it cost more than its int8 kernel saves"
+
+// islands returns the first outputs of the quantized nodes that pay only
+// inside an int8 region and are not in one: an elementwise, pooling,
+// concatenation or activation node (not a Conv, MatMul or Gemm, whose int8
+// kernels pay alone) that needs an input quantized only for it, or whose
+// output no quantized node reads. ONNX Runtime would run such a node as
+// QuantizeLinear → int8 kernel → DequantizeLinear, slower than the float
+// node it replaces (docs/quantize.md, "Whole int8 regions").
+func (p *Plan) islands(g *onnxpb.GraphProto, known map[string]bool) []string {
+	ix := graph.NewIndex(g)
+	quantized := func(n *onnxpb.NodeProto) bool {
+		for _, o := range n.GetOutput() {
+			if p.quantizedOut[o] {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	for _, n := range g.GetNode() {
+		if !quantized(n) || payAlone[n.GetOpType()] || len(n.GetOutput()) == 0 {
+			continue
+		}
+		o := n.GetOutput()[0]
+		if known[o] || p.folded[o] {
+			continue
+		}
+		alone := true
+		for _, c := range ix.Consumers(o) {
+			if quantized(c.Node) {
+				alone = false
+				break
+			}
+		}
+		if !alone && (n.GetOpType() == "Add" || n.GetOpType() == "Mul" || n.GetOpType() == "Concat") {
+			// Each input must be int8 already, or constant.
+			for _, in := range n.GetInput() {
+				if in == "" || ix.Initializer(in) != nil {
+					continue
+				}
+				if !p.quantizedOut[in] && !ix.IsInput(in) {
+					if prod, _ := ix.Producer(in); prod != nil && !quantized(prod) {
+						alone = true
+						break
+					}
+				}
+			}
+		}
+		if alone {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// payAlone are the op types whose int8 kernels are faster than float even
+// with a QuantizeLinear before and a DequantizeLinear after them.
+var payAlone = map[string]bool{"Conv": true, "MatMul": true, "Gemm": true}
+
+func buildPlan(m *onnxpb.ModelProto, opts PlanOptions, islands map[string]bool) (*Plan, error) {
 	if opts.WeightType == tensor.Undefined {
 		opts.WeightType = tensor.Int8
 	}
@@ -214,6 +302,10 @@ func BuildPlan(m *onnxpb.ModelProto, opts PlanOptions) (*Plan, error) {
 			d.Reason = "operator of domain " + n.GetDomain()
 		case excluded[n.GetName()]:
 			d.Reason = "excluded by --exclude-nodes"
+		case opts.KeepFloat[n.GetName()] != "":
+			d.Reason = opts.KeepFloat[n.GetName()]
+		case len(n.GetOutput()) > 0 && islands[n.GetOutput()[0]]:
+			d.Reason = islandReason
 		case !ok:
 			d.Reason = "no quantization handler for " + n.GetOpType()
 		case !want[n.GetOpType()]:
@@ -367,17 +459,26 @@ func convHandler(c *planCtx, n *onnxpb.NodeProto) (bool, string) {
 // first layer on RGB images) and an output of at least smallConvArea
 // pixels stays float: measured on ONNX Runtime 1.30 (x86, AVX-512 VNNI), a
 // 224×224 3→32 convolution ran 2× slower in int8 than in float, while
-// deeper convolutions ran 4× faster (docs/benchmarks.md). Small images
-// (MNIST's 28×28) are quantized: there the difference is noise and the
-// int8 weights keep the file small.
+// deeper convolutions ran 4× faster (docs/benchmarks.md). The same holds
+// on small images: MNIST's 1→8 convolution at 28×28 took 40 µs in int8
+// against 16 µs in float (ORT profile, docs/quantize.md); only tiny maps
+// (under 16×16) are left to int8, where the difference is noise.
 const (
 	smallConvChannels = 4
-	smallConvArea     = 64 * 64
+	smallConvArea     = 16 * 16
 )
 
 // outputArea is the product of a value's spatial dims (after N and C)
-// when value_info knows them, else 0.
+// when value_info knows them, else as observed at a realistic input shape,
+// else 0.
 func (c *planCtx) outputArea(name string) int64 {
+	if dims, ok := c.opts.Observed[name]; ok && len(dims) >= 3 {
+		area := int64(1)
+		for _, d := range dims[2:] {
+			area *= d
+		}
+		return area
+	}
 	for _, v := range c.g.GetValueInfo() {
 		if v.GetName() != name {
 			continue

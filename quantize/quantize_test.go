@@ -35,7 +35,7 @@ func TestQuantizeMNIST(t *testing.T) {
 	m := mp.Proto
 	digits := testutil.Fixture(t, "mnist/digits.npz")
 	res, err := Quantize(m, Options{
-		Mode: Static, Plan: PlanOptions{PerChannel: true},
+		Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true},
 		Calib:              calib.Config{Method: calib.MinMax},
 		CalibrationSamples: 500,
 		Calibration:        open(t, digits, m, dataset.Options{Limit: 500, Shuffle: true, Seed: 1}),
@@ -70,7 +70,7 @@ func TestQuantizeMNIST(t *testing.T) {
 func TestQuantizeMLPDynamic(t *testing.T) {
 	testutil.InitORT(t)
 	m := testmodels.MLP(testmodels.MLPConfig{Seed: 2})
-	res, err := Quantize(m, Options{Mode: Dynamic, Plan: PlanOptions{PerChannel: true},
+	res, err := Quantize(m, Options{Mode: Dynamic, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true},
 		Eval: open(t, "random", m, dataset.Options{RandomSamples: 32, BatchSize: 8, Seed: 3}), MaxAccuracyDrop: -1, MinSQNR: math.NaN()})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestQuantizeMLPDynamic(t *testing.T) {
 func TestAccuracyAwareBisection(t *testing.T) {
 	testutil.InitORT(t)
 	m := testmodels.Transformer(testmodels.TransformerConfig{})
-	res, err := Quantize(m, Options{Mode: Static, Plan: PlanOptions{PerChannel: true},
+	res, err := Quantize(m, Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true},
 		Calibration:     open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 1}),
 		Eval:            open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}),
 		MaxAccuracyDrop: -1, MinSQNR: 200, LatencyRuns: 2})

@@ -61,6 +61,9 @@ type Options struct {
 	// LatencyRuns is the number of timed runs per model for the latency
 	// comparison (0: 50).
 	LatencyRuns int
+	// NoLatencySearch skips the latency-aware search: the placement is
+	// written even when it is slower than float.
+	NoLatencySearch bool
 	// Shapes are realistic input shapes the model runs at (probe.Find; nil
 	// when none was found): pre-processing records intermediate shapes at
 	// them, and the result is compared with the original at the second.
@@ -105,6 +108,11 @@ type Result struct {
 	QuantP50MS  float64            `json:"quantized_p50_ms"`
 	Speed       *eval.Speed        `json:"speed"`
 	SecondShape *eval.ShapeCheck   `json:"second_shape"`
+	// Regions are the latency-aware search's decisions (nil when the
+	// first placement was already faster than float); Fallback is set when
+	// no int8 placement was, and the float model was written.
+	Regions  []Region  `json:"regions,omitempty"`
+	Fallback *Fallback `json:"fallback,omitempty"`
 	Provider    string             `json:"provider"`
 	Notes       []string           `json:"notes"`
 	halfNotes   []string
@@ -139,6 +147,13 @@ func Prepare(m *onnxpb.ModelProto, mode Mode) (*onnxpb.ModelProto, []string, err
 	return f, r.Notes, nil
 }
 
+// PrepareAt is Prepare with the shape runs at opts.Shapes (found by
+// probing when nil); it also returns what pre-processing recorded, whose
+// ObservedShapes go to PlanOptions.Observed.
+func PrepareAt(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *prep.Result, error) {
+	return prepare(m, opts)
+}
+
 // prepare is Prepare with the shape runs at opts.Shapes.
 func prepare(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *prep.Result, error) {
 	if op := IsQuantized(m); op != "" {
@@ -171,10 +186,14 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if opts.Progress == nil {
 		opts.Progress = progress.Nop
 	}
+	if opts.Plan.ActivationType == tensor.Undefined {
+		opts.Plan.ActivationType = DefaultActivationType(opts.Session)
+	}
 	float, pr, err := prepare(m, opts)
 	if err != nil {
 		return nil, err
 	}
+	opts.Plan.Observed = pr.ObservedShapes
 	res := &Result{Float: float, PrepNotes: pr.Notes, Provider: "cpu"}
 	if n := subgraphNodes(float.GetGraph()); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d nodes inside If/Loop/Scan subgraphs stay float (only the main graph is quantized)", n))
@@ -184,6 +203,9 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	}
 	var plan *Plan
 	var ranges map[string][2]float64
+	// why says why the searches keep a node float (absent: the accuracy
+	// search).
+	why := map[string]string{}
 	var buildWith func(exclude []string) (*onnxpb.ModelProto, error)
 	build := func(exclude []string) (*onnxpb.ModelProto, error) {
 		q, err := buildWith(exclude)
@@ -207,7 +229,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		}
 		if opts.Mode == Dynamic {
 			po := opts.Plan
-			po.ExcludeNodes = append(append([]string{}, po.ExcludeNodes...), exclude...)
+			po.KeepFloat = keepFloat(exclude, why)
 			dec, st, err := ApplyDynamic(q, po)
 			if err != nil {
 				return nil, err
@@ -216,7 +238,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			return q, nil
 		}
 		po := opts.Plan
-		po.ExcludeNodes = append(append([]string{}, po.ExcludeNodes...), exclude...)
+		po.KeepFloat = keepFloat(exclude, why)
 		p, err := BuildPlan(q, po)
 		if err != nil {
 			return nil, err
@@ -324,6 +346,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	}
 	metric, ok, summary := gate(ev, opts)
 	res.GateMet, res.GateSummary = ok, summary
+	var accExcl []string // the nodes the accuracy search keeps float
 	if gated && !ok && opts.Mode != Dynamic {
 		// Keep the most damaging nodes float, worst layer first: one at a
 		// time for the first few (the usual case), then by bisection over
@@ -412,10 +435,87 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		}
 		res.KeptFloat = res.KeptFloat[:min(len(res.KeptFloat), bestK)]
 		q, ev = best.q, best.ev
+		accExcl = names(bestK)
 		res.GateMet, res.GateSummary = found >= 0, best.sum
 		// Report the decisions of the model that was kept.
 		if _, err := build(names(bestK)); err != nil {
 			return nil, err
+		}
+	}
+	if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+		return nil, err
+	}
+	if (opts.Mode == Static || opts.Mode == Dynamic) && !opts.NoLatencySearch && !res.Speed.Faster() {
+		// Latency-aware search: keep float the classes of nodes whose
+		// int8 form does not pay here, then fall back to float when no
+		// placement beats it.
+		inputs, err := firstBatch(opts.Eval)
+		if err != nil {
+			return nil, err
+		}
+		decided := append([]NodeDecision{}, res.Nodes...)
+		best, excl, rs, err := searchLatency(float, q, decided, accExcl, opts.Session, inputs, res.Provider, why, build)
+		if err != nil {
+			return nil, err
+		}
+		res.Regions = rs
+		if best != q {
+			cand, err := build(excl)
+			if err != nil {
+				return nil, err
+			}
+			cev, err := evaluate(cand)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok, sum := gate(cev, opts); ok || !res.GateMet {
+				q, ev = cand, cev
+				res.GateSummary = sum
+				if opts.Mode == Static && plan != nil {
+					if res.Layers, err = LayerErrors(float, q, plan.quantizedTensors(float), opts.Eval, opts.Session, layerSamples); err != nil {
+						return nil, err
+					}
+				}
+				if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+					return nil, err
+				}
+			} else {
+				// Keeping nodes float broke the gate (rare): the model the
+				// accuracy search chose stays, with its decisions.
+				if _, err := build(accExcl); err != nil {
+					return nil, err
+				}
+				res.Notes = append(res.Notes, "the latency search's faster placement failed the gate ("+sum+"); the placement the gate chose was kept")
+				for i := range res.Regions {
+					res.Regions[i].Decision, res.Regions[i].Why = "int8", "accuracy: kept int8 as the gate's placement"
+				}
+			}
+		}
+		if res.Speed.Slower() {
+			fq := proto.Clone(float).(*onnxpb.ModelProto)
+			prep.DropRecordedShapes(fq.GetGraph(), pr.RecordedShapes)
+			fev, err := evaluate(fq)
+			if err != nil {
+				return nil, err
+			}
+			bestSpeed := res.Speed
+			if res.Speed, err = eval.CompareSpeed(ref, fq, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+				return nil, err
+			}
+			res.Fallback = &Fallback{Best: bestSpeed, Reason: fmt.Sprintf(
+				"no int8 placement was faster than float on %s (the fastest ran %s): the written model is the pre-processed float model", res.Provider, bestSpeed)}
+			q, ev = fq, fev
+			res.Layers, res.KeptFloat, res.Apply = nil, nil, &ApplyStats{}
+			for i := range res.Nodes {
+				if res.Nodes[i].Quantized {
+					res.Nodes[i].Quantized, res.Nodes[i].Reason = false, "float fallback: int8 was slower than float"
+				}
+			}
+			for i := range res.Regions {
+				res.Regions[i].Decision, res.Regions[i].Why = "float", "fallback"
+			}
+			_, res.GateMet, res.GateSummary = gate(ev, opts)
+			res.Notes = append(res.Notes, res.Fallback.Reason)
 		}
 	}
 	res.Model, res.Validation = q, ev
@@ -425,14 +525,36 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if res.SecondShape, err = checkSecondShape(refS, q, opts); err != nil {
 		return nil, err
 	}
-	if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
-		return nil, err
-	}
 	res.RefP50MS, res.QuantP50MS = res.Speed.RefP50MS, res.Speed.CandP50MS
-	if note := speedNote(res.Speed, opts.Mode, res.Provider); note != "" {
+	if note := speedNote(res.Speed, opts.Mode, res.Provider); note != "" && res.Fallback == nil {
 		res.Notes = append(res.Notes, note)
 	}
 	return res, nil
+}
+
+// keepFloat maps the nodes the searches keep float to their reason.
+func keepFloat(exclude []string, why map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, n := range exclude {
+		if r := why[n]; r != "" {
+			out[n] = r
+		} else {
+			out[n] = "kept float by the accuracy search (its layer error was among the worst)"
+		}
+	}
+	return out
+}
+
+// firstBatch is the first batch of src (the latency comparisons' inputs).
+func firstBatch(src dataset.Source) (map[string]*tensor.Tensor, error) {
+	if err := src.Reset(); err != nil {
+		return nil, err
+	}
+	b, err := src.Next()
+	if err != nil {
+		return nil, fmt.Errorf("no evaluation sample for the latency search: %w", err)
+	}
+	return b.Inputs, nil
 }
 
 // farSQNR is the output SQNR below which, without a gate, a result is

@@ -101,6 +101,10 @@ type Result struct {
 	// in value_info; DropRecordedShapes removes them before a model is
 	// written.
 	RecordedShapes []string
+	// ObservedShapes holds each value's shape in the run at the first
+	// probe shape (A): planning may use it (a convolution's output area),
+	// an artifact never declares it.
+	ObservedShapes map[string][]int64
 }
 
 // PassError is the error of a pass, or of the consistency check after it.

@@ -97,6 +97,10 @@ func inferShapes(m *onnxpb.ModelProto, res *Result, opts Options) error {
 			vi = &onnxpb.ValueInfoProto{Name: name}
 			g.ValueInfo = append(g.ValueInfo, vi)
 		}
+		if res.ObservedShapes == nil {
+			res.ObservedShapes = map[string][]int64{}
+		}
+		res.ObservedShapes[name] = t.shape
 		if completeType(vi, t.dtype, t.shape, other) {
 			res.RecordedShapes = append(res.RecordedShapes, name)
 		}

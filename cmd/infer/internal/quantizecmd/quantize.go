@@ -46,6 +46,8 @@ type Options struct {
 	ExcludeOpTypes       []string
 	MaxAccuracyDrop      float64
 	MinSQNR              float64
+	MinSpeedup           float64
+	LatencySearch        bool
 	SaveCalibration      string
 	CalibrationFiles     []string
 	BatchSize            int
@@ -89,7 +91,13 @@ top-1 accuracy (with labels), agreement, SQNR, and a quick latency
 comparison. With --max-accuracy-drop (top-1 points) or --min-sqnr (dB), the
 nodes whose quantization hurts most are kept float, one at a time, until the
 gate holds; if it cannot be met the best model and its report are still
-written and the exit code is 3.`,
+written and the exit code is 3.
+
+int8 is latency-aware: when the first placement is not faster than the
+float model on the provider, classes of nodes (depthwise convolutions,
+elementwise ops, …) are timed float one by one and kept float where that is
+faster; when no placement beats float, the pre-processed float model is
+written and the report says why (exit 0, or 3 with --min-speedup).`,
 		Example: `  infer quantize model.onnx --data calib.npz
   infer quantize model.onnx --data train.npz --eval-data test.npz --max-accuracy-drop 0.5
   infer quantize model.onnx                       # dynamic: MatMul/Gemm only
@@ -123,13 +131,15 @@ written and the exit code is 3.`,
 	fl.IntVar(&opts.CalibrationSamples, "calibration-samples", 500, "samples used for calibration (the first ones of --data)")
 	fl.BoolVar(&opts.PerChannel, "per-channel", true, "per-output-channel weight scales")
 	fl.StringVar(&opts.WeightType, "weight-type", "int8", "weight type: int8 (symmetric) or uint8 (asymmetric)")
-	fl.StringVar(&opts.ActivationType, "activation-type", "int8", "activation type: int8 or uint8")
+	fl.StringVar(&opts.ActivationType, "activation-type", "auto", "activation type: auto (uint8 on cpu, where ONNX Runtime's fused int8 kernels want uint8 × int8; int8 on cuda/tensorrt), int8 or uint8")
 	fl.BoolVar(&opts.SymmetricActivations, "symmetric-activations", false, "symmetric activation ranges (zero point 0)")
 	fl.StringSliceVar(&opts.OpTypes, "op-types", nil, "op types to quantize (default: "+strings.Join(quantize.DefaultOpTypes, ",")+")")
 	fl.StringSliceVar(&opts.ExcludeNodes, "exclude-nodes", nil, "node names to keep float")
 	fl.StringSliceVar(&opts.ExcludeOpTypes, "exclude-op-types", nil, "op types to keep float")
 	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "gate: largest top-1 accuracy drop in points; keeps damaging nodes float to meet it (exit 3 if impossible)")
 	fl.Float64Var(&opts.MinSQNR, "min-sqnr", 0, "gate for unlabelled data: smallest output SQNR in dB")
+	fl.Float64Var(&opts.MinSpeedup, "min-speedup", 0, "gate: smallest speedup over the float model on the provider (e.g. 1.5; exit 3 below it)")
+	fl.BoolVar(&opts.LatencySearch, "latency-search", true, "int8: keep float the node classes that run faster in float, and write the float model when no placement beats it")
 	fl.StringVar(&opts.SaveCalibration, "save-calibration", "", "write the calibration statistics to this JSON file")
 	fl.StringArrayVar(&opts.CalibrationFiles, "calibration-file", nil, "calibration statistics to use (repeatable; merged)")
 	fl.IntVar(&opts.BatchSize, "batch-size", 0, "samples per run (default 1, or the model's fixed batch size)")
@@ -166,6 +176,8 @@ type Report struct {
 	GateMet        bool                    `json:"gate_met"`
 	Latency        *Latency                `json:"latency,omitempty"`
 	SecondShape    *eval.ShapeCheck        `json:"second_shape,omitempty"`
+	Regions        []quantize.Region       `json:"regions,omitempty"`
+	Fallback       *quantize.Fallback      `json:"fallback,omitempty"`
 	Notes          []string                `json:"notes"`
 	CalibrationOut string                  `json:"calibration_file,omitempty"`
 }
@@ -337,7 +349,7 @@ func Run(opts *Options) error {
 	rep := &Report{
 		Infer: buildinfo.String(), ORTVersion: info.Version, Date: time.Now().UTC().Format(time.RFC3339),
 		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes, Params: params(m.Proto)},
-		Options: optionsEcho(opts, mode), Mode: string(mode), Preprocessing: res.PrepNotes,
+		Options: optionsEcho(opts, mode, qo.Plan.ActivationType), Mode: string(mode), Preprocessing: res.PrepNotes,
 		Applied: res.Apply, Layers: res.Layers, KeptFloat: res.KeptFloat, Gate: res.GateSummary, GateMet: res.GateMet,
 		Notes: append(notes, res.Notes...), Float: []quantize.NodeDecision{},
 	}
@@ -351,6 +363,7 @@ func Run(opts *Options) error {
 	rep.Validation = validation(evalSpec, res)
 	rep.Validation.Optimistic = optimistic
 	rep.SecondShape = res.SecondShape
+	rep.Regions, rep.Fallback = res.Regions, res.Fallback
 	rep.Latency = &Latency{Provider: res.Provider, FloatP50: res.RefP50MS, QuantP50: res.QuantP50MS, Speed: res.Speed}
 	if res.Speed != nil {
 		rep.Latency.Speedup = res.Speed.Speedup
@@ -375,6 +388,13 @@ func Run(opts *Options) error {
 	if !res.GateMet {
 		return cmdutil.Gatef("%s; the best model found was written to %s", res.GateSummary, out)
 	}
+	if opts.MinSpeedup > 0 && (res.Speed == nil || res.Speed.Speedup < opts.MinSpeedup) {
+		got := "not measured"
+		if res.Speed != nil {
+			got = res.Speed.String()
+		}
+		return cmdutil.Gatef("--min-speedup %g not met: %s on %s; the model was written to %s", opts.MinSpeedup, got, res.Provider, out)
+	}
 	return nil
 }
 
@@ -390,10 +410,10 @@ func validation(spec string, res *quantize.Result) *Validation {
 	return v
 }
 
-func optionsEcho(o *Options, mode quantize.Mode) map[string]any {
+func optionsEcho(o *Options, mode quantize.Mode, act tensor.DType) map[string]any {
 	e := map[string]any{
 		"mode": string(mode), "per_channel": o.PerChannel, "weight_type": o.WeightType,
-		"activation_type": o.ActivationType, "symmetric_activations": o.SymmetricActivations,
+		"activation_type": qtypeName(act), "symmetric_activations": o.SymmetricActivations,
 		"ep": o.Runtime.EP, "go": runtime.Version(),
 	}
 	if mode == quantize.Static {
@@ -486,9 +506,14 @@ func plan(o *Options) (quantize.Options, quantize.Mode, error) {
 	if err != nil {
 		return qo, "", err
 	}
-	at, err := qtype("--activation-type", o.ActivationType)
-	if err != nil {
-		return qo, "", err
+	var at tensor.DType // auto: quantize.DefaultActivationType, once the provider is known
+	if o.ActivationType != "auto" {
+		if at, err = qtype("--activation-type", o.ActivationType); err != nil {
+			return qo, "", err
+		}
+	}
+	if o.MinSpeedup < 0 || math.IsNaN(o.MinSpeedup) || math.IsInf(o.MinSpeedup, 0) {
+		return qo, "", cmdutil.Usagef("--min-speedup %g: must be a positive ratio such as 1.5", o.MinSpeedup)
 	}
 	if changed("max-accuracy-drop") && changed("min-sqnr") {
 		return qo, "", cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
@@ -531,6 +556,10 @@ func plan(o *Options) (quantize.Options, quantize.Mode, error) {
 		MaxAccuracyDrop:    o.MaxAccuracyDrop,
 		MinSQNR:            minSQNR,
 		Session:            so,
+		NoLatencySearch:    !o.LatencySearch,
+	}
+	if at == tensor.Undefined {
+		qo.Plan.ActivationType = quantize.DefaultActivationType(so)
 	}
 	if !changed("max-accuracy-drop") {
 		qo.MaxAccuracyDrop = -1
@@ -546,6 +575,13 @@ func qtype(flag, s string) (tensor.DType, error) {
 		return tensor.Uint8, nil
 	}
 	return 0, cmdutil.Usagef("%s %q: want int8 or uint8", flag, s)
+}
+
+func qtypeName(t tensor.DType) string {
+	if t == tensor.Uint8 {
+		return "uint8"
+	}
+	return "int8"
 }
 
 func supported(mode quantize.Mode) []string {
@@ -565,10 +601,13 @@ func known(op string, mode quantize.Mode) bool {
 }
 
 func dryRun(opts *Options, m *onnx.Model, qo quantize.Options, mode quantize.Mode) error {
-	float, notes, err := quantize.Prepare(m.Proto, mode)
+	qo.Mode = mode
+	float, pr, err := quantize.PrepareAt(m.Proto, qo)
 	if err != nil {
 		return err
 	}
+	notes := pr.Notes
+	qo.Plan.Observed = pr.ObservedShapes
 	var decisions []quantize.NodeDecision
 	switch mode {
 	case quantize.FP16, quantize.BF16, quantize.Int4:
@@ -646,6 +685,12 @@ func printReport(out io.Writer, r *Report, layers bool) {
 		}
 		fmt.Fprintf(w, "latency (%s, p50)\t%.3f ms → %.3f ms (%s)\n", l.Provider, l.FloatP50, l.QuantP50, speed)
 	}
+	for _, rg := range r.Regions {
+		fmt.Fprintf(w, "  region\t%s\n", quantize.RegionSummary(rg))
+	}
+	if r.Fallback != nil {
+		fmt.Fprintf(w, "fallback\tfloat: %s\n", r.Fallback.Reason)
+	}
 	for _, k := range r.KeptFloat {
 		fmt.Fprintf(w, "kept float\t%s (%s, layer SQNR %.1f dB) → gate metric %.3f\n", k.Node, k.OpType, k.SQNR, k.Metric)
 	}
@@ -673,7 +718,7 @@ func planPrecision(o *Options, changed func(string) bool) (quantize.Options, qua
 	var qo quantize.Options
 	mode := quantize.Mode(o.Precision)
 	for _, f := range []string{"mode", "calibration", "percentile", "calibration-samples", "save-calibration", "calibration-file",
-		"per-channel", "weight-type", "activation-type", "symmetric-activations", "op-types", "exclude-op-types"} {
+		"per-channel", "latency-search", "weight-type", "activation-type", "symmetric-activations", "op-types", "exclude-op-types"} {
 		if changed(f) {
 			return qo, "", cmdutil.Usagef("--%s applies to --precision int8, not %s", f, o.Precision)
 		}
