@@ -111,11 +111,11 @@ type Result struct {
 	// Regions are the latency-aware search's decisions (nil when the
 	// first placement was already faster than float); Fallback is set when
 	// no int8 placement was, and the float model was written.
-	Regions  []Region  `json:"regions,omitempty"`
-	Fallback *Fallback `json:"fallback,omitempty"`
-	Provider    string             `json:"provider"`
-	Notes       []string           `json:"notes"`
-	halfNotes   []string
+	Regions   []Region  `json:"regions,omitempty"`
+	Fallback  *Fallback `json:"fallback,omitempty"`
+	Provider  string    `json:"provider"`
+	Notes     []string  `json:"notes"`
+	halfNotes []string
 }
 
 // ErrNothingToQuantize is returned when the model has no float weights in
