@@ -13,10 +13,12 @@ import (
 
 // ApplyStats counts what Apply did.
 type ApplyStats struct {
-	QDQPairs      int `json:"qdq_pairs"`
-	Weights       int `json:"weights"`
-	Biases        int `json:"biases"`
-	FoldedActs    int `json:"folded_activations"`
+	QDQPairs   int `json:"qdq_pairs"`
+	Weights    int `json:"weights"`
+	Biases     int `json:"biases"`
+	FoldedActs int `json:"folded_activations"`
+	// Rescaled counts Mul-by-constant nodes turned into a scale.
+	Rescaled      int `json:"rescaled_muls"`
 	WeightBytesIn int64
 	WeightBytes   int64
 }
@@ -78,6 +80,7 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 	}
 	resolve := func(name string) (Params, error) {
 		seen := map[string]bool{}
+		factor := 1.0 // rescaled values read their input with a scaled scale
 		for {
 			mk := marks[name]
 			if mk == nil {
@@ -90,10 +93,17 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 				return Params{}, fmt.Errorf("tensor %q: parameter sharing loops", name)
 			}
 			seen[name] = true
+			if mk.factor != 0 {
+				factor *= mk.factor
+			}
 			name = mk.sameAs
 		}
+		scaled := func(pp Params) Params {
+			pp.Scale = float32(float64(pp.Scale) * factor)
+			return pp
+		}
 		if ps, ok := params[name]; ok {
-			return ps[0], nil
+			return scaled(ps[0]), nil
 		}
 		mk := marks[name]
 		var lo, hi float64
@@ -116,18 +126,48 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 			return Params{}, fmt.Errorf("tensor %q: %w", name, err)
 		}
 		params[name] = []Params{pp}
-		return pp, nil
+		return scaled(pp), nil
 	}
 	shared := map[Params][2]string{}
+	qOf := map[string]string{} // activation → its QuantizeLinear's output
 	for _, name := range acts {
+		if p.rescaled[name] {
+			continue
+		}
 		pp, err := resolve(name)
 		if err != nil {
 			return nil, err
 		}
-		if err := insertQDQ(g, ix, namer, shared, quantized, name, pp, actType); err != nil {
+		if qOf[name], err = insertQDQ(g, ix, namer, shared, quantized, name, pp, actType); err != nil {
 			return nil, err
 		}
 		st.QDQPairs++
+	}
+	// A Mul by a positive constant becomes a DequantizeLinear of its
+	// input's int8 values with the scale times the constant.
+	for _, out := range sortedKeys(p.rescaled) {
+		base := out
+		for p.rescaled[base] {
+			base = marks[base].sameAs
+		}
+		q, ok := qOf[base]
+		if !ok {
+			return nil, fmt.Errorf("rescale %q: %q has no QuantizeLinear", out, base)
+		}
+		pp, err := resolve(out)
+		if err != nil {
+			return nil, err
+		}
+		node, _ := ix.Producer(out)
+		if node == nil {
+			return nil, fmt.Errorf("rescale %q: no node writes it", out)
+		}
+		if err := graph.RemoveNode(g, node); err != nil {
+			return nil, err
+		}
+		sz := scaleZero(g, namer, shared, pp, actType)
+		g.Node = append(g.Node, &onnxpb.NodeProto{OpType: "DequantizeLinear", Input: []string{q, sz[0], sz[1]}, Output: []string{out}})
+		st.Rescaled++
 	}
 	for _, name := range sortedKeys(marks) {
 		mk := marks[name]
@@ -138,7 +178,11 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 		if init == nil {
 			return nil, fmt.Errorf("weight %q is not an initializer", name)
 		}
-		ps, dq, err := quantizeWeight(g, namer, init, mk.axis, p.opts.WeightType)
+		wt := p.opts.WeightType
+		if mk.activationType {
+			wt = actType
+		}
+		ps, dq, err := quantizeWeight(g, namer, init, mk.axis, wt)
 		if err != nil {
 			return nil, err
 		}
@@ -192,15 +236,8 @@ func Apply(m *onnxpb.ModelProto, p *Plan, ranges map[string][2]float64) (*ApplyS
 // QuantizeLinear read by one DequantizeLinear, which it duplicates for
 // every further reader.
 func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, shared map[Params][2]string, quantized map[*onnxpb.NodeProto]bool,
-	name string, p Params, t tensor.DType) error {
-	// Tensors with equal parameters (pass-through ops) share one scale and
-	// zero-point initializer.
-	sz, ok := shared[p]
-	if !ok {
-		sz = [2]string{namer.Name("s"), namer.Name("z")}
-		g.Initializer = append(g.Initializer, scalarFloat(sz[0], p.Scale), scalarInt(sz[1], t, p.ZeroPoint))
-		shared[p] = sz
-	}
+	name string, p Params, t tensor.DType) (string, error) {
+	sz := scaleZero(g, namer, shared, p, t)
 	scale, zp := sz[0], sz[1]
 	// The quantized and pre-quantization values only link nodes; short
 	// generated names keep small models small.
@@ -222,7 +259,19 @@ func insertQDQ(g *onnxpb.GraphProto, ix *graph.Index, namer *graph.Namer, shared
 		&onnxpb.NodeProto{OpType: "QuantizeLinear", Input: []string{src, scale, zp}, Output: []string{q}},
 		&onnxpb.NodeProto{OpType: "DequantizeLinear", Input: []string{q, scale, zp}, Output: []string{dst}},
 	)
-	return nil
+	return q, nil
+}
+
+// scaleZero returns the scale and zero-point initializers for p. Tensors
+// with equal parameters (pass-through ops) share one pair.
+func scaleZero(g *onnxpb.GraphProto, namer *graph.Namer, shared map[Params][2]string, p Params, t tensor.DType) [2]string {
+	sz, ok := shared[p]
+	if !ok {
+		sz = [2]string{namer.Name("s"), namer.Name("z")}
+		g.Initializer = append(g.Initializer, scalarFloat(sz[0], p.Scale), scalarInt(sz[1], t, p.ZeroPoint))
+		shared[p] = sz
+	}
+	return sz
 }
 
 // quantizeWeight replaces a float initializer by an int8/uint8 one and a

@@ -92,15 +92,16 @@ func speedups(b *testing.B, m *onnxpb.ModelProto, batch int, dynamic bool) {
 		b.Fatal(err)
 	}
 	nan := math.NaN()
-	static, err := Quantize(m, Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Calibration: randomBatch(b, m, batch),
-		Eval: randomBatch(b, m, batch), MaxAccuracyDrop: -1, MinSQNR: nan, LatencyRuns: 5})
+	one := ort.Options{IntraOpThreads: 1}
+	static, err := Quantize(m, Options{Mode: Static, Plan: PlanOptions{PerChannel: true}, Calibration: randomBatch(b, m, batch),
+		Eval: randomBatch(b, m, batch), MaxAccuracyDrop: -1, MinSQNR: nan, Session: one})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var dyn *Result
 	if dynamic {
-		if dyn, err = Quantize(m, Options{Mode: Dynamic, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(b, m, batch),
-			MaxAccuracyDrop: -1, MinSQNR: nan, LatencyRuns: 5}); err != nil {
+		if dyn, err = Quantize(m, Options{Mode: Dynamic, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(b, m, batch),
+			MaxAccuracyDrop: -1, MinSQNR: nan, Session: one}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -152,8 +153,8 @@ func BenchmarkMNIST(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		cal, _ := dataset.Open(digits, specs, dataset.Options{Limit: 500})
 		ev, _ := dataset.Open(digits, specs, dataset.Options{Offset: 500})
-		res, err := Quantize(mp.Proto, Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Calib: calib.Config{Method: calib.MinMax},
-			Calibration: cal, Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN()})
+		res, err := Quantize(mp.Proto, Options{Mode: Static, Plan: PlanOptions{PerChannel: true}, Calib: calib.Config{Method: calib.MinMax},
+			Calibration: cal, Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), Session: ort.Options{IntraOpThreads: 1}})
 		cal.Close()
 		ev.Close()
 		if err != nil {
@@ -169,7 +170,9 @@ func BenchmarkMNIST(b *testing.B) {
 		b.ReportMetric(100*o.CandAccuracy(), "int8-top1-%")
 		b.ReportMetric(100*(o.RefAccuracy()-o.CandAccuracy()), "drop-points")
 		b.ReportMetric(float64(sr.Bytes)/float64(mp.FileBytes), "size-ratio")
-		b.ReportMetric(res.RefP50MS/res.QuantP50MS, "speedup")
+		b.ReportMetric(res.Speed.Speedup, "speedup")
+		b.ReportMetric(res.Speed.Low, "speedup-low")
+		b.ReportMetric(res.Speed.High, "speedup-high")
 	}
 }
 

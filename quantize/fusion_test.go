@@ -7,9 +7,11 @@ import (
 
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
+	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/probe"
 )
 
 // optimizedOps saves ONNX Runtime's optimized form of m and counts its op
@@ -76,5 +78,49 @@ func TestORTFusesQuantizedModels(t *testing.T) {
 				t.Errorf("%s: output SQNR %.1f dB", c.name, q)
 			}
 		})
+	}
+}
+
+// A MobileNetV3 block stays int8 from one convolution to the next: the
+// hardswish (both spellings), the squeeze-excitation gate and the residual
+// add run as QLinearAdd/QLinearMul, hardswish's division is a scale, and
+// nothing but the first convolution and the model's ends is left in float.
+func TestMobileNetBlocksStayInt8(t *testing.T) {
+	testutil.InitORT(t)
+	var a testmodels.Arch
+	for _, z := range testmodels.Zoo() {
+		if z.Name == "mobilenetv3" {
+			a = z
+		}
+	}
+	shapes, err := probe.Find(a.Model, probe.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Shapes: shapes,
+		Calibration:     open(t, "random", a.Model, dataset.Options{RandomSamples: 32, BatchSize: 8, Shapes: shapes.A, Seed: 1}),
+		Eval:            open(t, "random", a.Model, dataset.Options{RandomSamples: 8, Shapes: shapes.A, Seed: 2}),
+		MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 3}
+	res, err := Quantize(a.Model, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Apply.Rescaled == 0 {
+		t.Errorf("no Mul by 1/6 became a scale: %+v", res.Apply)
+	}
+	ops := optimizedOps(t, res.Model)
+	for _, op := range []string{"HardSigmoid", "HardSwish", "Div", "Mul", "Add", "Clip", "GlobalAveragePool"} {
+		if ops[op] > 0 {
+			t.Errorf("%d float %s left (ops %v)", ops[op], op, ops)
+		}
+	}
+	if ops["QLinearMul"] == 0 || ops["QLinearAdd"] == 0 || ops["Conv"] > 1 || ops["DequantizeLinear"] > 2 {
+		t.Errorf("ops %v", ops)
+	}
+	if q := res.Validation.Outputs[0].SQNR(); q < 20 {
+		t.Errorf("output SQNR %.1f dB", q)
+	}
+	if sc := res.SecondShape; sc == nil || sc.Skipped != "" || sc.SQNR == nil || *sc.SQNR < 20 {
+		t.Errorf("second shape: %+v", sc)
 	}
 }

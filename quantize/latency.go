@@ -78,9 +78,16 @@ func regionOf(g *onnxpb.GraphProto, n *onnxpb.NodeProto, inits map[string]*onnxp
 		return "pooling"
 	case "Relu", "Clip", "Softmax":
 		return "activations"
+	case "Resize":
+		return "Resize"
 	}
-	return "shape ops (Reshape, Transpose, Resize, …)"
+	return shapeOps
 }
+
+// shapeOps is the class of the data-movement ops (Reshape, Transpose,
+// Flatten, Squeeze, Unsqueeze): they take their input's scale and cost the
+// same in int8 as in float, so the search does not time them.
+const shapeOps = "shape ops"
 
 // regions groups the quantized nodes of decisions by class, biggest class
 // first.
@@ -115,9 +122,18 @@ func regions(float *onnxpb.ModelProto, ds []NodeDecision) []Region {
 }
 
 // trialRuns is the timed runs per model (over all rounds) when the search
-// compares two candidates: fewer than the final comparison, which the
-// written result is reported with.
-const trialRuns = 25
+// compares two candidates: 25 (fewer than the final comparison, which the
+// written result is reported with), down to 15 for a model whose two runs
+// take over trialBudgetMS/25, so that a class costs about a second.
+func trialRuns(sp *eval.Speed) int {
+	per := sp.RefP50MS + sp.CandP50MS
+	if per <= 0 {
+		return 25
+	}
+	return max(15, min(25, int(trialBudgetMS/per)))
+}
+
+const trialBudgetMS = 1000
 
 // searchLatency keeps float, class by class, the nodes whose int8 form
 // does not pay on the session's provider. best is the int8 model found so
@@ -127,10 +143,14 @@ const trialRuns = 25
 // faster in every round. It returns the model kept, its exclusions and the
 // regions with their decisions.
 func searchLatency(float *onnxpb.ModelProto, best *onnxpb.ModelProto, ds []NodeDecision, exclude []string, so ort.Options,
-	inputs map[string]*tensor.Tensor, provider string, why map[string]string, build func([]string) (*onnxpb.ModelProto, error)) (*onnxpb.ModelProto, []string, []Region, error) {
+	inputs map[string]*tensor.Tensor, provider string, why map[string]string, runs int, build func([]string) (*onnxpb.ModelProto, error)) (*onnxpb.ModelProto, []string, []Region, error) {
 	rs := regions(float, ds)
 	for i := range rs {
 		r := &rs[i]
+		if r.Name == shapeOps {
+			r.Why = "not timed: data movement follows its input's type"
+			continue
+		}
 		for _, n := range r.Nodes {
 			why[n] = fmt.Sprintf("kept float by the latency search: the model ran faster on %s with its %s float", provider, r.Name)
 		}
@@ -139,7 +159,7 @@ func searchLatency(float *onnxpb.ModelProto, best *onnxpb.ModelProto, ds []NodeD
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		sp, err := eval.CompareSpeedOn(best, cand, so, inputs, trialRuns)
+		sp, err := eval.CompareSpeedOn(best, cand, so, inputs, runs)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("time the model with %s float: %w", r.Name, err)
 		}
@@ -155,6 +175,29 @@ func searchLatency(float *onnxpb.ModelProto, best *onnxpb.ModelProto, ds []NodeD
 		r.Why = "kept int8: float was not faster"
 	}
 	return best, exclude, rs, nil
+}
+
+// searchTensors adds to tensors every float value of rank 2 or more that a
+// node of the main graph writes: the ranges any placement of the latency
+// search may need.
+func searchTensors(float *onnxpb.ModelProto, tensors []string) []string {
+	g := float.GetGraph()
+	types, ranks := valueTypes(g), valueRanks(g)
+	seen := map[string]bool{}
+	for _, t := range tensors {
+		seen[t] = true
+	}
+	out := append([]string{}, tensors...)
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			if o == "" || seen[o] || types[o] != tensor.Float32 || ranks[o] < 2 {
+				continue
+			}
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // RegionSummary is one line per region for the human table.

@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -60,6 +61,15 @@ type mark struct {
 	rangeOf string
 	// fixed: a known range (e.g. Softmax output [0, 1]).
 	fixed *[2]float64
+	// activationType: a constant operand of an elementwise op (Add's 3 in
+	// hardswish), quantized per tensor with the activations' type, since
+	// ONNX Runtime fuses QLinearAdd/QLinearMul only when both operands
+	// have one type.
+	activationType bool
+	// factor: with sameAs, a Mul by this positive constant: the output is
+	// the input's int8 values read with the scale times factor (the Mul
+	// node is removed).
+	factor float64
 }
 
 // NodeDecision records what the plan does with one node and why.
@@ -82,6 +92,9 @@ type Plan struct {
 	// folded holds the outputs of the Relu/Clip nodes removed into their
 	// producer's quantizer, which takes the output's range.
 	folded map[string]bool
+	// rescaled holds the outputs of the Mul-by-a-positive-constant nodes
+	// removed into a DequantizeLinear with a scaled scale.
+	rescaled map[string]bool
 	// quantizedOut holds the outputs of the nodes the plan quantizes.
 	quantizedOut map[string]bool
 	opts         PlanOptions
@@ -126,9 +139,10 @@ type planCtx struct {
 	ranks map[string]int
 	marks map[string]*mark
 	opts  PlanOptions
-	// quantizedOut and folded as in Plan.
+	// quantizedOut, folded and rescaled as in Plan.
 	quantizedOut map[string]bool
 	folded       map[string]bool
+	rescaled     map[string]bool
 }
 
 // handler marks the tensors of one node; it returns false and a reason
@@ -215,7 +229,7 @@ func (p *Plan) islands(g *onnxpb.GraphProto, known map[string]bool) []string {
 			continue
 		}
 		o := n.GetOutput()[0]
-		if known[o] || p.folded[o] {
+		if known[o] || p.folded[o] || p.rescaled[o] {
 			continue
 		}
 		alone := true
@@ -231,11 +245,24 @@ func (p *Plan) islands(g *onnxpb.GraphProto, known map[string]bool) []string {
 				if in == "" || ix.Initializer(in) != nil {
 					continue
 				}
-				if !p.quantizedOut[in] && !ix.IsInput(in) {
-					if prod, _ := ix.Producer(in); prod != nil && !quantized(prod) {
-						alone = true
-						break
+				if p.quantizedOut[in] || ix.IsInput(in) {
+					continue
+				}
+				if prod, _ := ix.Producer(in); prod == nil || quantized(prod) {
+					continue
+				}
+				// A float value quantized only for this node is an
+				// island's input; one whose QuantizeLinear also feeds
+				// other int8 nodes (hardswish reads x twice) is not.
+				shared := false
+				for _, u := range ix.Consumers(in) {
+					if u.Node != n && quantized(u.Node) {
+						shared = true
 					}
+				}
+				if !shared {
+					alone = true
+					break
 				}
 			}
 		}
@@ -277,8 +304,8 @@ func buildPlan(m *onnxpb.ModelProto, opts PlanOptions, islands map[string]bool) 
 	}
 	g := m.GetGraph()
 	c := &planCtx{g: g, ix: graph.NewIndex(g), types: valueTypes(g), ranks: valueRanks(g), marks: map[string]*mark{}, opts: opts,
-		quantizedOut: map[string]bool{}, folded: map[string]bool{}}
-	p := &Plan{marks: c.marks, folded: c.folded, quantizedOut: c.quantizedOut, opts: opts}
+		quantizedOut: map[string]bool{}, folded: map[string]bool{}, rescaled: map[string]bool{}}
+	p := &Plan{marks: c.marks, folded: c.folded, rescaled: c.rescaled, quantizedOut: c.quantizedOut, opts: opts}
 	order, err := graph.Topo(g)
 	if err != nil {
 		return nil, err
@@ -387,7 +414,7 @@ func (c *planCtx) activation(name string) string {
 			return fmt.Sprintf("constant %q is %s", name, tensor.DType(init.GetDataType()))
 		}
 		if m := c.marks[name]; m == nil {
-			c.marks[name] = &mark{kind: markWeight, axis: -1}
+			c.marks[name] = &mark{kind: markWeight, axis: -1, activationType: true}
 		}
 		return ""
 	}
@@ -557,7 +584,52 @@ func binaryHandler(c *planCtx, n *onnxpb.NodeProto) (bool, string) {
 	if c.ix.Initializer(in[0]) != nil && c.ix.Initializer(in[1]) != nil {
 		return false, "both inputs are constant"
 	}
+	if ok := c.rescale(n); ok {
+		return true, ""
+	}
 	return result(first(c.activation(in[0]), c.activation(in[1]), c.activation(n.GetOutput()[0])))
+}
+
+// rescale plans a Mul of an int8 value by a positive scalar constant (the
+// 1/6 of hardswish) as no node at all: its output is the input's int8
+// values read with the scale times the constant, exactly (up to the
+// scale's float rounding).
+func (c *planCtx) rescale(n *onnxpb.NodeProto) bool {
+	if n.GetOpType() != "Mul" {
+		return false
+	}
+	in, out := n.GetInput(), n.GetOutput()[0]
+	x, k := in[0], in[1]
+	if c.ix.Initializer(x) != nil {
+		x, k = k, x
+	}
+	v, ok := positiveScalar(c.ix.Initializer(k))
+	m := c.marks[x]
+	if !ok || m == nil || m.kind != markActivation || !c.quantizedOut[x] || !c.isFloat(out) || c.ix.IsOutput(out) {
+		return false
+	}
+	c.marks[out] = &mark{kind: markActivation, sameAs: x, factor: v}
+	c.rescaled[out] = true
+	return true
+}
+
+// positiveScalar is the value of a float32 constant with one element,
+// when it is positive and finite.
+func positiveScalar(t *onnxpb.TensorProto) (float64, bool) {
+	if t == nil || tensor.DType(t.GetDataType()) != tensor.Float32 {
+		return 0, false
+	}
+	for _, d := range t.GetDims() {
+		if d != 1 {
+			return 0, false
+		}
+	}
+	v, err := tensor.FromProto(t)
+	if err != nil {
+		return 0, false
+	}
+	f := float64(tensor.Values[float32](v)[0])
+	return f, f > 0 && !math.IsInf(f, 0)
 }
 
 func concatHandler(c *planCtx, n *onnxpb.NodeProto) (bool, string) {

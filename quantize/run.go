@@ -195,6 +195,19 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	}
 	opts.Plan.Observed = pr.ObservedShapes
 	res := &Result{Float: float, PrepNotes: pr.Notes, Provider: "cpu"}
+	// The float fallback is the pre-processed model as it is; static
+	// quantization works on its int8 form.
+	plain := float
+	if opts.Mode == Static {
+		f, n, err := int8Form(float)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			float = f
+			res.PrepNotes = append(res.PrepNotes, fmt.Sprintf("spelled %d HardSigmoid/HardSwish/Div-by-constant %s with ops that have int8 kernels (Add, Clip, Mul)", n, plural(n, "node", "nodes")))
+		}
+	}
 	if n := subgraphNodes(float.GetGraph()); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d nodes inside If/Loop/Scan subgraphs stay float (only the main graph is quantized)", n))
 	}
@@ -268,7 +281,15 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		if p.QuantizedNodes() == 0 || !hasWeights(p) {
 			return nil, fmt.Errorf("%w: no node with float weights can be quantized (%s)", ErrNothingToQuantize, firstReasons(p.Nodes))
 		}
-		if res.Stats, err = calibrate(float, p.Calibrate(), opts); err != nil {
+		tensors := p.Calibrate()
+		if !opts.NoLatencySearch && opts.Calibration != nil {
+			// The latency search builds placements with classes of nodes
+			// float, which need ranges the first plan did not (a Conv's
+			// output before the Relu it folded): measure them all in this
+			// one pass rather than a pass per candidate.
+			tensors = searchTensors(float, tensors)
+		}
+		if res.Stats, err = calibrate(float, tensors, opts); err != nil {
 			return nil, err
 		}
 		cr, err := res.Stats.Ranges(opts.Calib)
@@ -355,6 +376,14 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		for _, le := range res.Layers {
 			if le.Node != "" && quantizedNode(res.Nodes, le.Node) && !containsLayer(order, le.Node) {
 				order = append(order, le)
+			}
+		}
+		// Quantized nodes whose output the table cannot show (a MatMul
+		// read only by a rescaled Mul writes no float value of its own)
+		// come last, so that the search can reach an all-float model.
+		for _, d := range res.Nodes {
+			if d.Quantized && d.Name != "" && !containsLayer(order, d.Name) {
+				order = append(order, LayerError{Node: d.Name, OpType: d.OpType, SQNR: Finite(math.NaN())})
 			}
 		}
 		names := func(k int) []string {
@@ -445,20 +474,26 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 		return nil, err
 	}
-	if (opts.Mode == Static || opts.Mode == Dynamic) && !opts.NoLatencySearch && !res.Speed.Faster() {
+	if (opts.Mode == Static || opts.Mode == Dynamic) && !opts.NoLatencySearch {
 		// Latency-aware search: keep float the classes of nodes whose
-		// int8 form does not pay here, then fall back to float when no
-		// placement beats it.
+		// int8 form does not pay here (even in a model that is faster
+		// overall), then fall back to float when no placement beats it.
 		inputs, err := firstBatch(opts.Eval)
 		if err != nil {
 			return nil, err
 		}
 		decided := append([]NodeDecision{}, res.Nodes...)
-		best, excl, rs, err := searchLatency(float, q, decided, accExcl, opts.Session, inputs, res.Provider, why, build)
+		keptApply, keptPlan := res.Apply, plan
+		firstSpeed := res.Speed
+		best, excl, rs, err := searchLatency(float, q, decided, accExcl, opts.Session, inputs, res.Provider, why, trialRuns(res.Speed), build)
 		if err != nil {
 			return nil, err
 		}
 		res.Regions = rs
+		if best == q {
+			// The trials' builds overwrote the decisions of the model kept.
+			res.Nodes, res.Apply, plan = decided, keptApply, keptPlan
+		}
 		if best != q {
 			cand, err := build(excl)
 			if err != nil {
@@ -491,19 +526,27 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 				}
 			}
 		}
-		if res.Speed.Slower() {
-			fq := proto.Clone(float).(*onnxpb.ModelProto)
+		noneLeft := true
+		for _, d := range res.Nodes {
+			noneLeft = noneLeft && !d.Quantized
+		}
+		if res.Speed.Slower() || noneLeft {
+			fq := proto.Clone(plain).(*onnxpb.ModelProto)
 			prep.DropRecordedShapes(fq.GetGraph(), pr.RecordedShapes)
 			fev, err := evaluate(fq)
 			if err != nil {
 				return nil, err
 			}
-			bestSpeed := res.Speed
+			reason := fmt.Sprintf("no int8 placement was faster than float on %s (the fastest ran %s)", res.Provider, res.Speed)
+			best := res.Speed
+			if noneLeft {
+				best = firstSpeed
+				reason = fmt.Sprintf("every class of nodes ran faster in float on %s (all int8: %s)", res.Provider, firstSpeed)
+			}
 			if res.Speed, err = eval.CompareSpeed(ref, fq, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 				return nil, err
 			}
-			res.Fallback = &Fallback{Best: bestSpeed, Reason: fmt.Sprintf(
-				"no int8 placement was faster than float on %s (the fastest ran %s): the written model is the pre-processed float model", res.Provider, bestSpeed)}
+			res.Fallback = &Fallback{Best: best, Reason: reason + ": the written model is the pre-processed float model"}
 			q, ev = fq, fev
 			res.Layers, res.KeptFloat, res.Apply = nil, nil, &ApplyStats{}
 			for i := range res.Nodes {

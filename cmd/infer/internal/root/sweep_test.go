@@ -247,6 +247,25 @@ func compareArtifact(ref, art *onnxpb.ModelProto, shapes map[string][]int64, val
 	return eval.CompareAt(rs, as, dataset.SpecsFromGraph(ref.GetGraph()), shapes, values, 7)
 }
 
+// regionNote names what the latency search of a quantize report kept
+// float: " · float fallback", " · float: depthwise Conv, pooling", or "".
+func regionNote(rep map[string]any) string {
+	if _, ok := rep["fallback"].(map[string]any); ok {
+		return " · float fallback"
+	}
+	var float []string
+	regions, _ := rep["regions"].([]any)
+	for _, r := range regions {
+		if g, ok := r.(map[string]any); ok && g["decision"] == "float" {
+			float = append(float, fmt.Sprint(g["region"]))
+		}
+	}
+	if len(float) == 0 {
+		return ""
+	}
+	return " · float: " + strings.Join(float, ", ")
+}
+
 // reportSpeedup reads the speedup over float from a quantize or prune
 // report, or the model's runs per second from a bench report.
 func reportSpeedup(t *testing.T, path string) string {
@@ -266,7 +285,7 @@ func reportSpeedup(t *testing.T, path string) string {
 			if s, ok := o["speedup"].(float64); ok {
 				lo, _ := o["speedup_low"].(float64)
 				hi, _ := o["speedup_high"].(float64)
-				return fmt.Sprintf("%.2f× (%.2f–%.2f)", s, lo, hi)
+				return fmt.Sprintf("%.2f× (%.2f–%.2f)", s, lo, hi) + regionNote(rep)
 			}
 		}
 	}
