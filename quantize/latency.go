@@ -135,16 +135,28 @@ func trialRuns(sp *eval.Speed) int {
 
 const trialBudgetMS = 1000
 
+// clearGain is the speedup a class kept float must bring, in every round
+// and at the median of 1.05 or more, when the int8 model is already
+// faster than float.
+const clearGain = 1.05
+
 // searchLatency keeps float, class by class, the nodes whose int8 form
 // does not pay on the session's provider. best is the int8 model found so
 // far (exclude its float nodes) and speed its speed against the original.
 // Each class is timed by building the model with it float and comparing it
 // with best in alternating rounds; it stays float only when that model was
-// faster in every round. It returns the model kept, its exclusions and the
+// faster in every round (and by clearGain at the median when best is
+// already faster than float: faster). It returns the model kept, its exclusions and the
 // regions with their decisions.
 func searchLatency(float *onnxpb.ModelProto, best *onnxpb.ModelProto, ds []NodeDecision, exclude []string, so ort.Options,
-	inputs map[string]*tensor.Tensor, provider string, why map[string]string, runs int, build func([]string) (*onnxpb.ModelProto, error)) (*onnxpb.ModelProto, []string, []Region, error) {
+	inputs map[string]*tensor.Tensor, provider string, why map[string]string, runs int, faster bool, build func([]string) (*onnxpb.ModelProto, error)) (*onnxpb.ModelProto, []string, []Region, error) {
 	rs := regions(float, ds)
+	// In a model already faster than float, a class goes back to float
+	// only for a clear gain: its int8 weights keep the file small.
+	minGain := 1.0
+	if faster {
+		minGain = clearGain
+	}
 	for i := range rs {
 		r := &rs[i]
 		if r.Name == shapeOps {
@@ -164,7 +176,7 @@ func searchLatency(float *onnxpb.ModelProto, best *onnxpb.ModelProto, ds []NodeD
 			return nil, nil, nil, fmt.Errorf("time the model with %s float: %w", r.Name, err)
 		}
 		r.Speed = sp
-		if sp.Faster() {
+		if sp.Faster() && sp.Speedup >= minGain {
 			r.Decision, r.Why = "float", "speed"
 			best, exclude = cand, excl
 			continue

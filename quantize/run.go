@@ -485,7 +485,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		decided := append([]NodeDecision{}, res.Nodes...)
 		keptApply, keptPlan := res.Apply, plan
 		firstSpeed := res.Speed
-		best, excl, rs, err := searchLatency(float, q, decided, accExcl, opts.Session, inputs, res.Provider, why, trialRuns(res.Speed), build)
+		best, excl, rs, err := searchLatency(float, q, decided, accExcl, opts.Session, inputs, res.Provider, why, trialRuns(res.Speed), res.Speed.Faster(), build)
 		if err != nil {
 			return nil, err
 		}
