@@ -3,6 +3,7 @@ package quantize
 import (
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/infer-ml/infer/internal/testmodels"
@@ -12,6 +13,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/probe"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // optimizedOps saves ONNX Runtime's optimized form of m and counts its op
@@ -108,6 +110,10 @@ func TestMobileNetBlocksStayInt8(t *testing.T) {
 	if res.Apply.Rescaled == 0 {
 		t.Errorf("no Mul by 1/6 became a scale: %+v", res.Apply)
 	}
+	// The result reports what ORT runs: nothing quantized left unfused.
+	if k := res.Kernels; k == nil || k.Ops["QLinearConv"] == 0 || len(k.Unfused) > 0 {
+		t.Errorf("kernels %+v", k)
+	}
 	ops := optimizedOps(t, res.Model)
 	for _, op := range []string{"HardSigmoid", "HardSwish", "Div", "Mul", "Add", "Clip", "GlobalAveragePool"} {
 		if ops[op] > 0 {
@@ -122,5 +128,36 @@ func TestMobileNetBlocksStayInt8(t *testing.T) {
 	}
 	if sc := res.SecondShape; sc == nil || sc.Skipped != "" || sc.SQNR == nil || *sc.SQNR < 20 {
 		t.Errorf("second shape: %+v", sc)
+	}
+}
+
+// With int8 activations ORT leaves convolutions whose input has several
+// readers as DequantizeLinear → float Conv (docs/quantize.md): the result
+// names them, and says so in a note.
+func TestUnfusedNodesAreReported(t *testing.T) {
+	testutil.InitORT(t)
+	var a testmodels.Arch
+	for _, z := range testmodels.Zoo() {
+		if z.Name == "resnet" {
+			a = z
+		}
+	}
+	opts := Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true, ActivationType: tensor.Int8},
+		Calibration:     open(t, "random", a.Model, dataset.Options{RandomSamples: 4, Shapes: a.ShapeA, Seed: 1}),
+		Eval:            open(t, "random", a.Model, dataset.Options{RandomSamples: 2, Shapes: a.ShapeA, Seed: 2}),
+		MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 3}
+	res, err := Quantize(a.Model, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kernels == nil || len(res.Kernels.Unfused) == 0 {
+		t.Fatalf("no unfused node reported: %+v", res.Kernels)
+	}
+	noted := false
+	for _, n := range res.Notes {
+		noted = noted || strings.Contains(n, "in float on dequantized inputs")
+	}
+	if !noted {
+		t.Errorf("notes %v", res.Notes)
 	}
 }

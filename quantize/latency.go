@@ -28,7 +28,8 @@ type Region struct {
 }
 
 // Fallback records that no int8 placement was faster than float: the
-// written model is the pre-processed float model.
+// written model is the original float model (or its pre-processed form
+// where the original does not run in ONNX Runtime).
 type Fallback struct {
 	Reason string `json:"reason"`
 	// Best is the fastest int8 candidate's speed against the original.

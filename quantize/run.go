@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -108,10 +109,12 @@ type Result struct {
 	QuantP50MS  float64            `json:"quantized_p50_ms"`
 	Speed       *eval.Speed        `json:"speed"`
 	SecondShape *eval.ShapeCheck   `json:"second_shape"`
-	// Regions are the latency-aware search's decisions (nil when the
-	// first placement was already faster than float); Fallback is set when
-	// no int8 placement was, and the float model was written.
+	// Regions are the latency-aware search's decisions (nil when it did
+	// not run); Fallback is set when no int8 placement beat float and the
+	// float model was written; Kernels is what ONNX Runtime runs for the
+	// written int8 model.
 	Regions   []Region  `json:"regions,omitempty"`
+	Kernels   *Kernels  `json:"ort_kernels,omitempty"`
 	Fallback  *Fallback `json:"fallback,omitempty"`
 	Provider  string    `json:"provider"`
 	Notes     []string  `json:"notes"`
@@ -195,8 +198,8 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	}
 	opts.Plan.Observed = pr.ObservedShapes
 	res := &Result{Float: float, PrepNotes: pr.Notes, Provider: "cpu"}
-	// The float fallback is the pre-processed model as it is; static
-	// quantization works on its int8 form.
+	// Static quantization works on the int8 form of the pre-processed
+	// model; plain is the model before that rewrite.
 	plain := float
 	if opts.Mode == Static {
 		f, n, err := int8Form(float)
@@ -531,8 +534,16 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			noneLeft = noneLeft && !d.Quantized
 		}
 		if res.Speed.Slower() || noneLeft {
-			fq := proto.Clone(plain).(*onnxpb.ModelProto)
-			prep.DropRecordedShapes(fq.GetGraph(), pr.RecordedShapes)
+			// The fallback is the source itself (same speed by
+			// construction), or its pre-processed form where the source
+			// does not run in ONNX Runtime.
+			fq := graph.CloneSharingInitializers(m)
+			what := "the written model is the original float model"
+			if ref != m {
+				fq = graph.CloneSharingInitializers(plain)
+				prep.DropRecordedShapes(fq.GetGraph(), pr.RecordedShapes)
+				what = "the written model is the pre-processed float model (the original does not run in ONNX Runtime)"
+			}
 			fev, err := evaluate(fq)
 			if err != nil {
 				return nil, err
@@ -546,7 +557,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			if res.Speed, err = eval.CompareSpeed(ref, fq, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 				return nil, err
 			}
-			res.Fallback = &Fallback{Best: best, Reason: reason + ": the written model is the pre-processed float model"}
+			res.Fallback = &Fallback{Best: best, Reason: reason + ": " + what}
 			q, ev = fq, fev
 			res.Layers, res.KeptFloat, res.Apply = nil, nil, &ApplyStats{}
 			for i := range res.Nodes {
@@ -567,6 +578,15 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	}
 	if res.SecondShape, err = checkSecondShape(refS, q, opts); err != nil {
 		return nil, err
+	}
+	if (opts.Mode == Static || opts.Mode == Dynamic) && res.Fallback == nil {
+		if res.Kernels, err = ORTKernels(q, opts.Session); err != nil {
+			return nil, fmt.Errorf("read ONNX Runtime's optimized graph: %w", err)
+		}
+		if n := len(res.Kernels.Unfused); n > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("ONNX Runtime runs %d %s in float on dequantized inputs (no int8 kernel for that placement): %s",
+				n, plural(n, "node", "nodes"), strings.Join(res.Kernels.Unfused[:min(n, 5)], ", ")))
+		}
 	}
 	res.RefP50MS, res.QuantP50MS = res.Speed.RefP50MS, res.Speed.CandP50MS
 	if note := speedNote(res.Speed, opts.Mode, res.Provider); note != "" && res.Fallback == nil {

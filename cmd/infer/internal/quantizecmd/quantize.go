@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -178,6 +179,7 @@ type Report struct {
 	SecondShape    *eval.ShapeCheck        `json:"second_shape,omitempty"`
 	Regions        []quantize.Region       `json:"regions,omitempty"`
 	Fallback       *quantize.Fallback      `json:"fallback,omitempty"`
+	Kernels        *quantize.Kernels       `json:"ort_kernels,omitempty"`
 	Notes          []string                `json:"notes"`
 	CalibrationOut string                  `json:"calibration_file,omitempty"`
 }
@@ -370,7 +372,7 @@ func Run(opts *Options) error {
 	rep.Validation = validation(evalSpec, res)
 	rep.Validation.Optimistic = optimistic
 	rep.SecondShape = res.SecondShape
-	rep.Regions, rep.Fallback = res.Regions, res.Fallback
+	rep.Regions, rep.Fallback, rep.Kernels = res.Regions, res.Fallback, res.Kernels
 	rep.Latency = &Latency{Provider: res.Provider, FloatP50: res.RefP50MS, QuantP50: res.QuantP50MS, Speed: res.Speed}
 	if res.Speed != nil {
 		rep.Latency.Speedup = res.Speed.Speedup
@@ -588,6 +590,35 @@ func qtype(flag, s string) (tensor.DType, error) {
 // default (--data random without --calibration-samples).
 const randomCalibrationSamples = 64
 
+// int8Kernels lists the integer kernels of ONNX Runtime's optimized
+// graph, most frequent first: "51 QLinearConv, 33 QLinearAdd, …".
+func int8Kernels(ops map[string]int) string {
+	var names []string
+	for op := range ops {
+		if strings.HasPrefix(op, "QLinear") || strings.HasPrefix(op, "QGemm") || strings.Contains(op, "Integer") || strings.HasPrefix(op, "DynamicQuantize") {
+			names = append(names, op)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		return ops[names[i]] > ops[names[j]] || ops[names[i]] == ops[names[j]] && names[i] < names[j]
+	})
+	var parts []string
+	for _, op := range names {
+		parts = append(parts, fmt.Sprintf("%d %s", ops[op], op))
+	}
+	if len(parts) == 0 {
+		return "no int8 kernel"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 func qtypeName(t tensor.DType) string {
 	if t == tensor.Uint8 {
 		return "uint8"
@@ -701,6 +732,9 @@ func printReport(out io.Writer, r *Report, layers bool) {
 	}
 	if r.Fallback != nil {
 		fmt.Fprintf(w, "fallback\tfloat: %s\n", r.Fallback.Reason)
+	}
+	if k := r.Kernels; k != nil {
+		fmt.Fprintf(w, "ORT runs\t%s; %d quantized %s left unfused\n", int8Kernels(k.Ops), len(k.Unfused), plural(len(k.Unfused), "node", "nodes"))
 	}
 	for _, k := range r.KeptFloat {
 		fmt.Fprintf(w, "kept float\t%s (%s, layer SQNR %.1f dB) → gate metric %.3f\n", k.Node, k.OpType, k.SQNR, k.Metric)
