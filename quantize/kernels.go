@@ -29,8 +29,10 @@ var computeOps = map[string]bool{"Conv": true, "MatMul": true, "Gemm": true, "Ad
 	"Concat": true, "GlobalAveragePool": true, "AveragePool": true, "ConvTranspose": true}
 
 // ORTKernels saves the model as ONNX Runtime optimizes it on the session's
-// provider and reads what it runs.
-func ORTKernels(m *onnxpb.ModelProto, so ort.Options) (*Kernels, error) {
+// provider and reads what it runs. quantized names the nodes the plan
+// quantized: only those count as unfused (a float node at the edge of an
+// int8 region reads a DequantizeLinear by design).
+func ORTKernels(m *onnxpb.ModelProto, so ort.Options, quantized map[string]bool) (*Kernels, error) {
 	dir, err := os.MkdirTemp("", "infer-kernels")
 	if err != nil {
 		return nil, err
@@ -52,7 +54,7 @@ func ORTKernels(m *onnxpb.ModelProto, so ort.Options) (*Kernels, error) {
 	k := &Kernels{Ops: map[string]int{}}
 	for _, n := range g.GetNode() {
 		k.Ops[n.GetOpType()]++
-		if !computeOps[n.GetOpType()] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
+		if !computeOps[n.GetOpType()] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") || !quantized[n.GetName()] {
 			continue
 		}
 		for _, in := range n.GetInput() {

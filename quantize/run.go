@@ -580,7 +580,11 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if (opts.Mode == Static || opts.Mode == Dynamic) && res.Fallback == nil {
-		if res.Kernels, err = ORTKernels(q, opts.Session); err != nil {
+		quantized := map[string]bool{}
+		for _, d := range res.Nodes {
+			quantized[d.Name] = d.Quantized && d.Name != ""
+		}
+		if res.Kernels, err = ORTKernels(q, opts.Session, quantized); err != nil {
 			return nil, fmt.Errorf("read ONNX Runtime's optimized graph: %w", err)
 		}
 		if n := len(res.Kernels.Unfused); n > 0 {
