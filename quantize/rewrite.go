@@ -129,3 +129,39 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// StaticPlan is the plan static quantization makes for a pre-processed
+// model, after the rewrites Quantize applies first (see staticForm), made
+// on a copy; it returns the notes those rewrites leave. It is what
+// --dry-run shows (the latency and accuracy searches, which need data, are
+// not run).
+func StaticPlan(float *onnxpb.ModelProto, opts PlanOptions) (*Plan, []string, error) {
+	_, p, notes, err := staticForm(float, opts)
+	return p, notes, err
+}
+
+// staticForm returns a copy of the pre-processed model as static
+// quantization plans it — int8Form, then MaxPool moved before the Relu of
+// a convolution that stays float (exact) — with its plan and a note per
+// rewrite.
+func staticForm(float *onnxpb.ModelProto, opts PlanOptions) (*onnxpb.ModelProto, *Plan, []string, error) {
+	f, n, err := int8Form(float)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var notes []string
+	if n > 0 {
+		notes = append(notes, fmt.Sprintf("spelled %d HardSigmoid/HardSwish/Div-by-constant %s with ops that have int8 kernels (Add, Clip, Mul)", n, plural(n, "node", "nodes")))
+	}
+	p, err := BuildPlan(f, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if k := poolBeforeRelu(f, p); k > 0 {
+		notes = append(notes, fmt.Sprintf("moved %d MaxPool before the Relu of a convolution that stays float", k))
+		if p, err = BuildPlan(f, opts); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return f, p, notes, nil
+}

@@ -201,16 +201,6 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	// Static quantization works on the int8 form of the pre-processed
 	// model; plain is the model before that rewrite.
 	plain := float
-	if opts.Mode == Static {
-		f, n, err := int8Form(float)
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			float = f
-			res.PrepNotes = append(res.PrepNotes, fmt.Sprintf("spelled %d HardSigmoid/HardSwish/Div-by-constant %s with ops that have int8 kernels (Add, Clip, Mul)", n, plural(n, "node", "nodes")))
-		}
-	}
 	if n := subgraphNodes(float.GetGraph()); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d nodes inside If/Loop/Scan subgraphs stay float (only the main graph is quantized)", n))
 	}
@@ -271,16 +261,12 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return q, nil
 	}
 	if opts.Mode == Static {
-		p, err := BuildPlan(float, opts.Plan)
+		f, p, notes, err := staticForm(float, opts.Plan)
 		if err != nil {
 			return nil, err
 		}
-		if n := poolBeforeRelu(float, p); n > 0 {
-			res.PrepNotes = append(res.PrepNotes, fmt.Sprintf("moved %d MaxPool before the Relu of a convolution that stays float", n))
-			if p, err = BuildPlan(float, opts.Plan); err != nil {
-				return nil, err
-			}
-		}
+		float, res.Float = f, f
+		res.PrepNotes = append(res.PrepNotes, notes...)
 		if p.QuantizedNodes() == 0 || !hasWeights(p) {
 			return nil, fmt.Errorf("%w: no node with float weights can be quantized (%s)", ErrNothingToQuantize, firstReasons(p.Nodes))
 		}

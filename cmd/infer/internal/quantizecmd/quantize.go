@@ -661,11 +661,11 @@ func dryRun(opts *Options, m *onnx.Model, qo quantize.Options, mode quantize.Mod
 			return err
 		}
 	default:
-		p, err := quantize.BuildPlan(float, qo.Plan)
+		p, more, err := quantize.StaticPlan(float, qo.Plan)
 		if err != nil {
 			return err
 		}
-		decisions = p.Nodes
+		decisions, notes = p.Nodes, append(notes, more...)
 	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, map[string]any{"mode": mode, "preprocessing": notes, "nodes": decisions})
