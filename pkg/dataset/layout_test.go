@@ -247,3 +247,35 @@ func TestFixedBatchIsTheDefault(t *testing.T) {
 		t.Fatalf("16 random samples at a fixed batch of 64: Len %d", src.Len())
 	}
 }
+
+// Random data fills an integer attention mask with ones (every position
+// attended) and leaves other integer inputs random.
+func TestRandomMaskIsOnes(t *testing.T) {
+	specs := []InputSpec{
+		{Name: "input_ids", DType: tensor.Int64, Shape: []int64{-1, -1}},
+		{Name: "attention_mask", DType: tensor.Int64, Shape: []int64{-1, -1}},
+	}
+	src, err := Open("random", specs, Options{Shapes: map[string][]int64{"input_ids": {1, 16}, "attention_mask": {1, 16}}, RandomSamples: 2, BatchSize: 2, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	b, err := src.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ones, others := 0, 0
+	for _, v := range tensor.Values[int64](b.Inputs["attention_mask"]) {
+		if v == 1 {
+			ones++
+		}
+	}
+	for _, v := range tensor.Values[int64](b.Inputs["input_ids"]) {
+		if v != 1 {
+			others++
+		}
+	}
+	if ones != 32 || others == 0 {
+		t.Fatalf("mask ones %d of 32, ids not 1: %d", ones, others)
+	}
+}

@@ -78,7 +78,8 @@ type Options struct {
 	// RandomNormal draws random floats from N(0, 1) instead of [0, 1).
 	RandomNormal bool
 	// RandomIntMax bounds random integers to [0, RandomIntMax); 0 means 10
-	// (and at most the type's maximum + 1).
+	// (and at most the type's maximum + 1). Integer inputs named like an
+	// attention mask get ones instead (IsMask).
 	RandomIntMax int64
 	// AllowNonFinite lets NaN and ±Inf through (some models take -Inf
 	// attention masks); by default they are an error.
