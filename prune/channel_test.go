@@ -709,3 +709,39 @@ func TestChannelCNN224Params(t *testing.T) {
 	}
 	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(1, 1, 3, 224, 224)}, -1)
 }
+
+// hardswish builds Conv → x·Clip(x + 3, 0, 6)/6 (scalar constants, as
+// PyTorch and paddle2onnx export hardswish) → Conv; channels 1, 4, 5, 6 of
+// the first convolution are zero, so pruning them is exact: hardswish(0)
+// is 0.
+func hardswish() *onnxpb.ModelProto {
+	b := testmodels.NewBuilder("hardswish", 13)
+	r := testmodels.NewRand(5)
+	in := b.Input("input", tensor.Float32, "N", 3, 6, 6)
+	zero := []int{1, 4, 5, 6}
+	w1 := b.Initializer("w1", []int64{8, 3, 3, 3}, weightsWithZeroChannels(r, []int64{8, 3, 3, 3}, zero...))
+	b1 := b.Initializer("b1", []int64{8}, zeroAt(r.Normal([]int64{8}, 0.1), zero...))
+	x := b.Op("Conv", []string{in, w1, b1}, testmodels.AttrInts("kernel_shape", 3, 3), testmodels.AttrInts("pads", 1, 1, 1, 1))
+	three := b.Initializer("three", nil, []float32{3})
+	zeroC, six := b.Initializer("zero", nil, []float32{0}), b.Initializer("six", nil, []float32{6})
+	gate := b.Op("Div", []string{b.Op("Clip", []string{b.Op("Add", []string{x, three}), zeroC, six}), six})
+	h := b.Op("Mul", []string{x, gate})
+	w2 := b.Initializer("w2", []int64{4, 8, 1, 1}, r.He([]int64{4, 8, 1, 1}, 8))
+	b.Node("Conv", []string{h, w2}, []string{"output"}, testmodels.AttrInts("kernel_shape", 1, 1))
+	b.Output("output", tensor.Float32, "N", 4, 6, 6)
+	return b.Model()
+}
+
+// Scalar constants have rank 0 (not unknown), and both operands of x·f(x)
+// carry the same channels: the group is pruned through the hardswish.
+func TestChannelHardswish(t *testing.T) {
+	m := prepared(t, hardswish())
+	p, res := pruneCopy(t, m, prune.ChannelOptions{Sparsity: 0.5})
+	if g := res.Groups[0]; g.Reason != "" || g.Kept != 4 || !slices.Equal(g.Keep, []int{0, 2, 3, 7}) {
+		t.Fatalf("groups %+v, want the first pruned to channels 0, 2, 3, 7", res.Groups)
+	}
+	if got := dims(t, p, "w2"); !slices.Equal(got, []int64{4, 4, 1, 1}) {
+		t.Errorf("second weight has shape %v, want [4 4 1 1]", got)
+	}
+	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(9, 2, 3, 6, 6)}, exactTol)
+}

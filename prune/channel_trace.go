@@ -199,7 +199,9 @@ func (t *channelTrace) uses(name string) int {
 // initializer or declared type; nil when the rank is unknown.
 func (t *channelTrace) shapeOf(name string) []int64 {
 	if c := t.idx.Initializer(name); c != nil {
-		return slices.Clone(c.GetDims())
+		// A scalar's dims are empty (nil in the decoded proto): rank 0,
+		// not unknown.
+		return append([]int64{}, c.GetDims()...)
 	}
 	sh := t.idx.ValueInfo(name).GetType().GetTensorType().GetShape()
 	if sh == nil {

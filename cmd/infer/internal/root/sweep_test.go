@@ -77,14 +77,13 @@ type sweepRow struct {
 // zooRefusals are the zoo's expected refusals: "arch/command" → part of
 // the one-line reason.
 var zooRefusals = map[string]string{
-	"dbnet/int8 dynamic":    "nothing to quantize",
-	"dbnet/int4":            "nothing to quantize",
-	"ifbody/int8 static":    "nothing to quantize",
-	"ifbody/int8 dynamic":   "nothing to quantize",
-	"ifbody/int4":           "nothing to quantize",
-	"ifbody/prune channel":  "nothing to prune",
-	"encoder/prune channel": "nothing to prune",
-	"vad/prune channel":     "nothing to prune",
+	"dbnet/int8 dynamic":   "nothing to quantize",
+	"dbnet/int4":           "nothing to quantize",
+	"ifbody/int8 static":   "nothing to quantize",
+	"ifbody/int8 dynamic":  "nothing to quantize",
+	"ifbody/int4":          "nothing to quantize",
+	"ifbody/prune channel": "nothing to prune",
+	"vad/prune channel":    "nothing to prune",
 	// ONNX Runtime's CPU provider has no bfloat16 arithmetic.
 	"crnn/bf16":        "no bf16 kernels",
 	"dbnet/bf16":       "no bf16 kernels",
