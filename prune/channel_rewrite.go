@@ -21,6 +21,9 @@ type initRead struct {
 type channelCut struct {
 	axis, e int
 	keep    []int
+	// offset, width: the cut applies to [offset, offset+width) of the
+	// axis only (a Concat segment); width 0 is the whole axis.
+	offset, width int
 }
 
 // rewrittenTensor is a rewritten initializer for one read: it replaces the
@@ -56,13 +59,14 @@ func (p *channelPlan) apply(m *onnxpb.ModelProto) (int64, error) {
 			if _, seen := cuts[u]; !seen {
 				reads = append(reads, u)
 			}
-			cuts[u] = append(cuts[u], channelCut{axis: e.axis, e: e.e, keep: k})
+			cuts[u] = append(cuts[u], channelCut{axis: e.axis, e: e.e, keep: k, offset: e.offset, width: e.width})
 		case editReshape:
 			reads = append(reads, u)
 			shapes[u] = channelCut{axis: e.axis, e: e.e, keep: k}
 		case editGroup:
 			groups = append(groups, sizedEdit{e, len(k) * e.e})
 		case editValueInfo:
+			// e 0: a Concat's output, whose shape is dropped (size 0).
 			infos = append(infos, sizedEdit{e, len(k) * e.e})
 		}
 	}
@@ -139,6 +143,10 @@ func resizeValueInfo(g *onnxpb.GraphProto, infos []sizedEdit) {
 			if sh == nil {
 				continue
 			}
+			if e.size == 0 {
+				vi.Type.GetTensorType().Shape = nil
+				continue
+			}
 			if e.axis >= len(sh.GetDim()) {
 				// Not the rank the trace saw: drop the shape rather than
 				// leave a wrong one.
@@ -188,8 +196,27 @@ func sliceInitializer(tp *onnxpb.TensorProto, cuts []channelCut) (*onnxpb.Tensor
 	if err != nil {
 		return nil, err
 	}
+	// Segment cuts go last offset first, so that each leaves the offsets
+	// of the ones still to come where they were.
+	cuts = slices.Clone(cuts)
+	slices.SortStableFunc(cuts, func(a, b channelCut) int { return b.offset - a.offset })
 	for _, c := range cuts {
-		if x, err = x.Take(c.axis, expandChannels(c.keep, c.e)); err != nil {
+		idx := expandChannels(c.keep, c.e)
+		if c.width > 0 {
+			n := int(x.Shape()[c.axis])
+			full := make([]int, 0, n-c.width+len(idx))
+			for i := range c.offset {
+				full = append(full, i)
+			}
+			for _, i := range idx {
+				full = append(full, c.offset+i)
+			}
+			for i := c.offset + c.width; i < n; i++ {
+				full = append(full, i)
+			}
+			idx = full
+		}
+		if x, err = x.Take(c.axis, idx); err != nil {
 			return nil, err
 		}
 	}

@@ -343,6 +343,8 @@ func TestChannelResidual(t *testing.T) {
 	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(5, 2, 3, 6, 6)}, exactTol)
 }
 
+// A Concat's output read by anything but a group-1 Conv (here a Softmax
+// across the channels) blocks every space it joins.
 func TestChannelConcatBlocks(t *testing.T) {
 	b := testmodels.NewBuilder("concat", 17)
 	r := testmodels.NewRand(3)
@@ -353,21 +355,20 @@ func TestChannelConcatBlocks(t *testing.T) {
 		parts = append(parts, b.Op("Conv", []string{x, w}, testmodels.AttrInts("kernel_shape", 1, 1)))
 	}
 	cat := b.Op("Concat", parts, testmodels.AttrInt("axis", 1))
-	w := b.Initializer("head", []int64{2, 8, 1, 1}, r.He([]int64{2, 8, 1, 1}, 8))
-	b.Node("Conv", []string{cat, w}, []string{"y"}, testmodels.AttrInts("kernel_shape", 1, 1))
-	b.Output("y", tensor.Float32, "N", 2, 5, 5)
+	b.Node("Softmax", []string{cat}, []string{"y"}, testmodels.AttrInt("axis", 1))
+	b.Output("y", tensor.Float32, "N", 8, 5, 5)
 	m := prepared(t, b.Model())
 
 	groups, err := prune.ChannelGroups(m, prune.ChannelOptions{Sparsity: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(groups) != 3 {
-		t.Fatalf("groups %+v, want 3", groups)
+	if len(groups) != 2 {
+		t.Fatalf("groups %+v, want 2", groups)
 	}
-	for _, g := range groups[:2] {
-		if g.Reason != "read by Concat Concat_0" || g.Kept != g.Channels {
-			t.Errorf("group %+v, want left alone because of the Concat", g)
+	for _, g := range groups {
+		if g.Reason != "read by Softmax Softmax_0 after a Concat" || g.Kept != g.Channels {
+			t.Errorf("group %+v, want left alone because of the Softmax after the Concat", g)
 		}
 	}
 	c := proto.Clone(m).(*onnxpb.ModelProto)
@@ -744,4 +745,46 @@ func TestChannelHardswish(t *testing.T) {
 		t.Errorf("second weight has shape %v, want [4 4 1 1]", got)
 	}
 	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(9, 2, 3, 6, 6)}, exactTol)
+}
+
+// concatFPN builds two convolutions with zero channels, concatenated along
+// the channels with the graph input between them (a fixed run of 3), then
+// a 1×1 Conv: each convolution is its own group, pruned through the
+// Concat, and the head loses the matching input channels at each
+// segment's offset.
+func concatFPN() *onnxpb.ModelProto {
+	b := testmodels.NewBuilder("concat", 13)
+	r := testmodels.NewRand(7)
+	in := b.Input("input", tensor.Float32, "N", 3, 6, 6)
+	conv := func(name string, cout int64, zero ...int) string {
+		w := b.Initializer(name+".w", []int64{cout, 3, 3, 3}, weightsWithZeroChannels(r, []int64{cout, 3, 3, 3}, zero...))
+		bias := b.Initializer(name+".b", []int64{cout}, zeroAt(r.Normal([]int64{cout}, 0.1), zero...))
+		return b.Op("Relu", []string{b.Op("Conv", []string{in, w, bias}, testmodels.AttrInts("kernel_shape", 3, 3), testmodels.AttrInts("pads", 1, 1, 1, 1))})
+	}
+	a := conv("a", 8, 1, 3, 4, 6)
+	c := conv("c", 6, 0, 2, 5)
+	cat := b.Op("Concat", []string{a, in, c}, testmodels.AttrInt("axis", 1))
+	w := b.Initializer("head.w", []int64{4, 17, 1, 1}, r.He([]int64{4, 17, 1, 1}, 17))
+	b.Node("Conv", []string{cat, w}, []string{"output"}, testmodels.AttrInts("kernel_shape", 1, 1))
+	b.Output("output", tensor.Float32, "N", 4, 6, 6)
+	return b.Model()
+}
+
+func TestChannelConcatSegments(t *testing.T) {
+	m := prepared(t, concatFPN())
+	p, res := pruneCopy(t, m, prune.ChannelOptions{Sparsity: 0.5})
+	kept := map[string]int{}
+	for _, g := range res.Groups {
+		if g.Reason == "" {
+			kept[g.Name] = g.Kept
+		}
+	}
+	if len(kept) != 2 {
+		t.Fatalf("groups %+v, want both convolutions pruned through the Concat", res.Groups)
+	}
+	// 4 of a's 8, the input's 3, 3 of c's 6.
+	if got := dims(t, p, "head.w"); !slices.Equal(got, []int64{4, 10, 1, 1}) {
+		t.Errorf("head weight has shape %v, want [4 10 1 1]", got)
+	}
+	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(3, 2, 3, 6, 6)}, exactTol)
 }

@@ -71,6 +71,25 @@ type channelEdit struct {
 	value string
 	axis  int
 	e     int
+	// offset and width place the space inside a longer axis (a Conv
+	// reading a Concat of several spaces): the slice keeps indices outside
+	// [offset, offset+width) and the kept channels inside. width 0: the
+	// space is the whole axis.
+	offset, width int
+}
+
+// channelSegment is one input of a Concat along the channel axis: a
+// tracked space (space ≥ 0) or a fixed run of channels (space −1), at
+// offset in the concatenated axis.
+type channelSegment struct {
+	space, e      int
+	offset, width int
+}
+
+// segmentedValue is a Concat's output along the channel axis.
+type segmentedValue struct {
+	axis, rank int
+	segments   []channelSegment
 }
 
 // channelTrace is the result of following every producer's channels through the
@@ -81,7 +100,10 @@ type channelTrace struct {
 	spaces  []*channelSpace
 	sources []*channelSource
 	tracked map[string]channelTrack
-	edits   []channelEdit
+	// segmented holds Concat outputs that join several spaces along the
+	// channel axis; only a group-1 Conv may read them.
+	segmented map[string]segmentedValue
+	edits     []channelEdit
 }
 
 // newChannelTrace traces the main graph of m.
@@ -94,7 +116,7 @@ func newChannelTrace(m *onnxpb.ModelProto) (*channelTrace, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &channelTrace{g: g, idx: graph.NewIndex(g), tracked: make(map[string]channelTrack)}
+	t := &channelTrace{g: g, idx: graph.NewIndex(g), tracked: make(map[string]channelTrack), segmented: make(map[string]segmentedValue)}
 	for pos, n := range order {
 		var ins []int
 		for i, in := range n.GetInput() {
@@ -102,7 +124,7 @@ func newChannelTrace(m *onnxpb.ModelProto) (*channelTrace, error) {
 				ins = append(ins, i)
 			}
 		}
-		if len(ins) > 0 {
+		if seg := t.readSegmented(n); len(ins) > 0 && !seg {
 			t.consume(n, ins)
 		}
 		t.maybeSource(n, pos)
@@ -381,6 +403,8 @@ func (t *channelTrace) consume(n *onnxpb.NodeProto, ins []int) {
 		t.reshape(n, ins)
 	case op == "Squeeze" || op == "Unsqueeze":
 		t.squeeze(n, ins)
+	case op == "Concat":
+		t.concat(n, ins)
 	default:
 		t.refuse(n, ins, "")
 	}
@@ -942,4 +966,124 @@ func (t *channelTrace) squeeze(n *onnxpb.NodeProto, ins []int) {
 		}
 	}
 	t.define(n.Output[0], out)
+}
+
+// concat handles a Concat along the channel axis of its tracked inputs:
+// its output is segmented, each input a run of the concatenated axis (an
+// FPN's fused features, a DenseNet block). Every input must have a known
+// width along the axis.
+func (t *channelTrace) concat(n *onnxpb.NodeProto, ins []int) {
+	first := t.tracked[n.Input[ins[0]]]
+	axis := int(nodeAttrInt(n, "axis", 0))
+	if axis < 0 {
+		axis += first.rank
+	}
+	if axis != first.axis || len(n.GetOutput()) != 1 || n.Output[0] == "" {
+		t.refuse(n, ins, "concatenates along another axis than the channels")
+		return
+	}
+	sv := segmentedValue{axis: axis, rank: first.rank}
+	offset := 0
+	for i, in := range n.GetInput() {
+		if tr, ok := t.tracked[in]; ok && slices.Contains(ins, i) {
+			if tr.axis != axis || tr.rank != first.rank {
+				t.refuse(n, ins, "inputs carry channels differently")
+				return
+			}
+			w := t.channels(tr.space) * tr.e
+			sv.segments = append(sv.segments, channelSegment{space: tr.space, e: tr.e, offset: offset, width: w})
+			offset += w
+			continue
+		}
+		dims := t.shapeOf(in)
+		if len(dims) != first.rank || dims[axis] < 1 {
+			t.refuse(n, ins, fmt.Sprintf("width of %s along the channel axis unknown", in))
+			return
+		}
+		sv.segments = append(sv.segments, channelSegment{space: -1, offset: offset, width: int(dims[axis])})
+		offset += int(dims[axis])
+	}
+	out := n.Output[0]
+	if t.idx.IsOutput(out) {
+		t.refuse(n, ins, "output reaches graph output "+out)
+		return
+	}
+	for _, u := range t.idx.Consumers(out) {
+		if u.Input == graph.Implicit {
+			t.refuse(n, ins, fmt.Sprintf("read inside a subgraph of %s %s", u.Node.GetOpType(), channelNodeLabel(u.Node)))
+			return
+		}
+	}
+	t.segmented[out] = sv
+	for _, sg := range sv.segments {
+		if sg.space >= 0 {
+			// The concatenated value's declared width is no longer known
+			// per space: its shape is dropped where a space shrinks.
+			t.record(channelEdit{kind: editValueInfo, space: sg.space, value: out, axis: axis})
+		}
+	}
+}
+
+// readSegmented handles a node reading a Concat's segmented output: a
+// group-1 Conv reading it as X loses, per segment, the input channels of
+// that segment's removed channels; any other reader blocks every segment.
+// It reports whether n read a segmented value.
+func (t *channelTrace) readSegmented(n *onnxpb.NodeProto) bool {
+	var at []int
+	for i, in := range n.GetInput() {
+		if _, ok := t.segmented[in]; ok && in != "" {
+			at = append(at, i)
+		}
+	}
+	if len(at) == 0 {
+		return false
+	}
+	sv := t.segmented[n.Input[at[0]]]
+	block := func(why string) {
+		reason := fmt.Sprintf("read by %s %s after a Concat", channelOpName(n), channelNodeLabel(n))
+		if why != "" {
+			reason += ": " + why
+		}
+		for _, i := range at {
+			for _, sg := range t.segmented[n.Input[i]].segments {
+				if sg.space >= 0 {
+					t.block(sg.space, reason)
+				}
+			}
+		}
+	}
+	w := t.constant(nodeInput(n, 1))
+	switch {
+	case !isDefaultDomain(n.GetDomain()) || n.GetOpType() != "Conv" || len(at) != 1 || at[0] != 0:
+		block("")
+	case nodeAttrInt(n, "group", 1) != 1:
+		block("grouped convolution")
+	case w == nil || len(w.GetDims()) != sv.rank || sv.axis != 1:
+		block("weight is not an initializer of the input's rank")
+	default:
+		total := 0
+		for _, sg := range sv.segments {
+			total += sg.width
+		}
+		if w.GetDims()[1] != int64(total) {
+			block(fmt.Sprintf("weight %s has %d input channels, want %d", w.GetName(), w.GetDims()[1], total))
+			break
+		}
+		for _, sg := range sv.segments {
+			if sg.space >= 0 {
+				t.record(channelEdit{kind: editSlice, space: sg.space, node: n, input: 1, axis: 1, e: sg.e, offset: sg.offset, width: sg.width})
+			}
+		}
+	}
+	// Other tracked inputs of n (none for a Conv's X) are refused.
+	var rest []int
+	for i, in := range n.GetInput() {
+		if _, ok := t.tracked[in]; ok && in != "" {
+			rest = append(rest, i)
+		}
+	}
+	if len(rest) > 0 {
+		t.refuse(n, rest, "reads a Concat's output too")
+	}
+	return true
 }
