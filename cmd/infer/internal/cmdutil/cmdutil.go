@@ -178,6 +178,15 @@ func Finish(s *IOStreams, verb string, notes []string, asJSON bool, rep any, pri
 
 // CheckOutputs runs CheckOutput on every non-empty path.
 func CheckOutputs(force bool, inputs []string, paths ...string) error {
+	// Two outputs of one run naming one file would leave only the last
+	// written (the report over the model).
+	for i, p := range paths {
+		for _, q := range paths[i+1:] {
+			if p != "" && q != "" && sameFile(p, q) {
+				return Usagef("two outputs of this run name %s; give each its own file", q)
+			}
+		}
+	}
 	for _, p := range paths {
 		if p != "" {
 			if err := CheckOutput(p, force, inputs); err != nil {
@@ -186,4 +195,17 @@ func CheckOutputs(force bool, inputs []string, paths ...string) error {
 		}
 	}
 	return nil
+}
+
+// sameFile reports whether a and b name one file: the same cleaned
+// absolute path, or, when both exist, the same file (links).
+func sameFile(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == bb {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

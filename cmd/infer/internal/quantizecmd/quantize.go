@@ -527,11 +527,14 @@ func plan(o *Options) (quantize.Options, quantize.Mode, error) {
 	if changed("max-accuracy-drop") && changed("min-sqnr") {
 		return qo, "", cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
 	}
-	if changed("max-accuracy-drop") && (o.MaxAccuracyDrop < 0 || o.MaxAccuracyDrop > 100) {
+	if changed("max-accuracy-drop") && !(o.MaxAccuracyDrop >= 0 && o.MaxAccuracyDrop <= 100) { // NaN fails too
 		return qo, "", cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
 	}
 	minSQNR := math.NaN()
 	if changed("min-sqnr") {
+		if math.IsNaN(o.MinSQNR) || math.IsInf(o.MinSQNR, 0) {
+			return qo, "", cmdutil.Usagef("--min-sqnr %g: must be a number of dB such as 20", o.MinSQNR)
+		}
 		minSQNR = o.MinSQNR
 	}
 	if o.SaveCalibration != "" && mode != quantize.Static {
@@ -610,13 +613,6 @@ func int8Kernels(ops map[string]int) string {
 		return "no int8 kernel"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func qtypeName(t tensor.DType) string {
@@ -734,7 +730,7 @@ func printReport(out io.Writer, r *Report, layers bool) {
 		fmt.Fprintf(w, "fallback\tfloat: %s\n", r.Fallback.Reason)
 	}
 	if k := r.Kernels; k != nil {
-		fmt.Fprintf(w, "ORT runs\t%s; %d quantized %s left unfused\n", int8Kernels(k.Ops), len(k.Unfused), plural(len(k.Unfused), "node", "nodes"))
+		fmt.Fprintf(w, "ORT runs\t%s; quantized nodes left unfused: %d\n", int8Kernels(k.Ops), len(k.Unfused))
 	}
 	for _, k := range r.KeptFloat {
 		fmt.Fprintf(w, "kept float\t%s (%s, layer SQNR %.1f dB) → gate metric %.3f\n", k.Node, k.OpType, k.SQNR, k.Metric)
@@ -792,7 +788,7 @@ func planPrecision(o *Options, changed func(string) bool) (quantize.Options, qua
 	if changed("max-accuracy-drop") && changed("min-sqnr") {
 		return qo, "", cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
 	}
-	if changed("max-accuracy-drop") && (o.MaxAccuracyDrop < 0 || o.MaxAccuracyDrop > 100) {
+	if changed("max-accuracy-drop") && !(o.MaxAccuracyDrop >= 0 && o.MaxAccuracyDrop <= 100) { // NaN fails too
 		return qo, "", cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
 	}
 	if _, _, err := cmdutil.ParseInputs(o.Shapes, o.Values); err != nil {

@@ -135,7 +135,9 @@ func TestQuantizeDynamicWithoutData(t *testing.T) {
 
 func TestQuantizeUsageErrors(t *testing.T) {
 	m := testutil.Testdata(t, "mlp.onnx")
+	same := filepath.Join(t.TempDir(), "same.onnx")
 	cases := [][]string{
+		{"quantize", m, "-o", same, "--report", same},
 		{"quantize", m, "--calibration", "entropy"},
 		{"quantize", m, "--mode", "static"},
 		{"quantize", m, "--data", "random", "--max-accuracy-drop", "1", "--min-sqnr", "30"},
@@ -146,6 +148,8 @@ func TestQuantizeUsageErrors(t *testing.T) {
 		{"quantize", m, "--data", "random", "--calibration", "magic"},
 		{"quantize", m, "--bogus"},
 		{"quantize", m, "--data", "random", "--min-speedup", "NaN"},
+		{"quantize", m, "--data", "random", "--min-sqnr", "NaN"},
+		{"quantize", m, "--data", "random", "--max-accuracy-drop", "NaN"},
 		{"quantize", m, "--data", "random", "--min-speedup", "-1"},
 		{"quantize", m, "--precision", "fp16", "--latency-search=false"},
 	}
