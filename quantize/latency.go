@@ -40,7 +40,7 @@ type Fallback struct {
 // Nodes of one class behave alike in ONNX Runtime (one kernel, similar
 // shapes), so a class is timed as one: a model has a handful of classes
 // and hundreds of nodes.
-func regionOf(g *onnxpb.GraphProto, n *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto) string {
+func regionOf(n *onnxpb.NodeProto, inits map[string]*onnxpb.TensorProto) string {
 	switch n.GetOpType() {
 	case "Conv":
 		var w []int64
@@ -109,7 +109,7 @@ func regions(float *onnxpb.ModelProto, ds []NodeDecision) []Region {
 		if !d.Quantized || n == nil || d.Name == "" {
 			continue
 		}
-		r := regionOf(g, n, inits)
+		r := regionOf(n, inits)
 		i, ok := idx[r]
 		if !ok {
 			i = len(out)

@@ -467,7 +467,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		// Latency-aware search: keep float the classes of nodes whose
 		// int8 form does not pay here (even in a model that is faster
 		// overall), then fall back to float when no placement beats it.
-		inputs, err := firstBatch(opts.Eval)
+		inputs, err := eval.FirstBatch(opts.Eval)
 		if err != nil {
 			return nil, err
 		}
@@ -598,17 +598,6 @@ func keepFloat(exclude []string, why map[string]string) map[string]string {
 	return out
 }
 
-// firstBatch is the first batch of src (the latency comparisons' inputs).
-func firstBatch(src dataset.Source) (map[string]*tensor.Tensor, error) {
-	if err := src.Reset(); err != nil {
-		return nil, err
-	}
-	b, err := src.Next()
-	if err != nil {
-		return nil, fmt.Errorf("no evaluation sample for the latency search: %w", err)
-	}
-	return b.Inputs, nil
-}
 
 // farSQNR is the output SQNR below which, without a gate, a result is
 // called out: at 10 dB the error is a third of the signal.

@@ -72,7 +72,7 @@ func zooInt8(b *testing.B, a testmodels.Arch, mode Mode) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		in, err := firstBatch(o.Eval)
+		in, err := eval.FirstBatch(o.Eval)
 		if err != nil {
 			b.Fatal(err)
 		}

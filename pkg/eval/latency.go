@@ -109,6 +109,16 @@ const speedRounds = 5
 // warm-up runs each, speedRounds rounds alternate runs/speedRounds timed
 // runs of each model (runs 0 means 50, at least 3 per round).
 func CompareSpeed(ref, cand *onnxpb.ModelProto, so ort.Options, src dataset.Source, runs int) (*Speed, error) {
+	in, err := FirstBatch(src)
+	if err != nil {
+		return nil, err
+	}
+	return CompareSpeedOn(ref, cand, so, in, runs)
+}
+
+// FirstBatch is the first batch of src (rewound first): the inputs every
+// latency comparison of a run is made on.
+func FirstBatch(src dataset.Source) (map[string]*tensor.Tensor, error) {
 	if err := src.Reset(); err != nil {
 		return nil, err
 	}
@@ -119,7 +129,7 @@ func CompareSpeed(ref, cand *onnxpb.ModelProto, so ort.Options, src dataset.Sour
 	if err != nil {
 		return nil, err
 	}
-	return CompareSpeedOn(ref, cand, so, b.Inputs, runs)
+	return b.Inputs, nil
 }
 
 // CompareSpeedOn is CompareSpeed on the given inputs.
