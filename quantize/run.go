@@ -598,7 +598,6 @@ func keepFloat(exclude []string, why map[string]string) map[string]string {
 	return out
 }
 
-
 // farSQNR is the output SQNR below which, without a gate, a result is
 // called out: at 10 dB the error is a third of the signal.
 const farSQNR = 10
