@@ -39,24 +39,36 @@ func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.Mode
 	// declared, not those the channel trace recorded.
 	prep.DropRecordedShapes(s.GetGraph(), pr.RecordedShapes)
 	pruned := 0
-	var hints []Hint
-	idx := graph.NewIndex(teacher.GetGraph())
 	for _, g := range r.Groups {
 		if g.Kept < g.Channels {
 			pruned++
-			// The activation must be the teacher's own (pre-processing
-			// may have renamed values).
-			if n, _ := idx.Producer(g.Value); n != nil && g.Value != "" {
-				hints = append(hints, Hint{Value: g.Value, Keep: slices.Clone(g.Keep)})
-			}
 		}
 	}
+	hints := HintsFor(teacher, r.Groups)
 	notes = append(notes, fmt.Sprintf("student: the teacher with %d channel groups pruned to %.0f%% of their channels", pruned, 100*width))
 	if d, ok := DynamicBatch(s); ok {
 		s = d
 		notes = append(notes, "student: the teacher's export fixes the batch at 1; the student takes any batch size (checked in ONNX Runtime)")
 	}
 	return s, hints, notes, nil
+}
+
+// HintsFor pairs the activations of the pruned channel groups with the
+// teacher's: one hint per group that lost channels and whose last
+// channel-carrying value (ChannelGroup.Value) the teacher itself produces
+// (pre-processing may have renamed values), with the channels kept.
+func HintsFor(teacher *onnxpb.ModelProto, groups []prune.ChannelGroup) []Hint {
+	var hints []Hint
+	idx := graph.NewIndex(teacher.GetGraph())
+	for _, g := range groups {
+		if g.Kept >= g.Channels || g.Value == "" {
+			continue
+		}
+		if n, _ := idx.Producer(g.Value); n != nil {
+			hints = append(hints, Hint{Value: g.Value, Keep: slices.Clone(g.Keep)})
+		}
+	}
+	return hints
 }
 
 // DynamicBatch returns a copy of m whose batch dimension may vary, when m

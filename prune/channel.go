@@ -83,6 +83,10 @@ type ChannelGroup struct {
 	Params int64 `json:"params"`
 	// Reason says why the group is left alone, when it is.
 	Reason string `json:"reason,omitempty"`
+	// FLOPs estimates, per sample, the work of the nodes whose channels
+	// the group changes: its sources and the readers sliced with it (set
+	// by the sensitivity analysis; 0 otherwise).
+	FLOPs int64 `json:"flops,omitempty"`
 	// Keep lists the original indices of the channels kept, ascending
 	// (nil when the group is left alone).
 	Keep []int `json:"-"`
@@ -509,4 +513,41 @@ func keepAfterRemoving(imp []float64, remove int) []int {
 	keep := slices.Clone(order[remove:])
 	slices.Sort(keep)
 	return keep
+}
+
+// flops sets each group's FLOPs from the per-node estimate and returns
+// the FLOPs of the nodes touched by at least one group that can be
+// pruned (a node two groups touch counts once).
+func (p *channelPlan) flops(perNode map[*onnxpb.NodeProto]int64) int64 {
+	nodes := map[int]map[*onnxpb.NodeProto]bool{} // root → nodes
+	add := func(space int, n *onnxpb.NodeProto) {
+		r := p.t.find(space)
+		if nodes[r] == nil {
+			nodes[r] = map[*onnxpb.NodeProto]bool{}
+		}
+		nodes[r][n] = true
+	}
+	for _, s := range p.t.sources {
+		add(s.space, s.node)
+	}
+	for _, e := range p.t.edits {
+		if e.kind == editSlice || e.kind == editGroup {
+			add(e.space, e.node)
+		}
+	}
+	prunable := map[*onnxpb.NodeProto]bool{}
+	for _, g := range p.groups {
+		g.info.FLOPs = 0
+		for n := range nodes[g.root] {
+			g.info.FLOPs += perNode[n]
+			if g.info.Reason == "" {
+				prunable[n] = true
+			}
+		}
+	}
+	var total int64
+	for n := range prunable {
+		total += perNode[n]
+	}
+	return total
 }

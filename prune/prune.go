@@ -2,9 +2,11 @@ package prune
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -103,6 +105,8 @@ type Result struct {
 	SecondShape *eval.ShapeCheck `json:"second_shape"`
 	Provider    string           `json:"provider"`
 	Notes       []string         `json:"notes"`
+	// channelFLOPs is what findUnits measured for the analysis.
+	channelFLOPs *ChannelFLOPs
 }
 
 // CheckSparsity validates a requested sparsity.
@@ -230,6 +234,7 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		if res.Sensitivity, err = analyze(float, refS, units, opts); err != nil {
 			return nil, err
 		}
+		res.Sensitivity.FLOPs = res.channelFLOPs
 		if opts.AnalysisOnly {
 			return res, nil
 		}
@@ -334,24 +339,43 @@ func gateMetric(ev *eval.Result) (float64, string, error) {
 type unit struct {
 	Name, Node, OpType string
 	Params             int64
+	// FLOPs is a channel group's work (ChannelGroup.FLOPs).
+	FLOPs int64
 }
 
 func findUnits(float *onnxpb.ModelProto, res *Result, opts Options) ([]unit, error) {
 	var units []unit
 	if opts.Pattern.Kind == "channel" {
-		gs, err := ChannelGroups(float, channelOptions(opts, nil))
+		p, err := planChannels(float, channelOptions(opts, nil), true)
 		if err != nil {
 			return nil, err
 		}
+		// The analysis shows what share of the work pruning can reach.
+		var cf *ChannelFLOPs
+		if opts.Analyze {
+			if shapes, err := inspect.Shapes(float, nil); err == nil {
+				perNode, total := inspect.NodeFLOPs(float, shapes)
+				cf = &ChannelFLOPs{Total: total}
+				cf.Prunable = p.flops(perNode)
+			}
+		}
+		gs := p.report()
 		var reasons []string
 		for _, g := range gs {
 			if g.Reason != "" {
 				if len(reasons) < 3 {
 					reasons = append(reasons, g.Name+": "+g.Reason)
 				}
+				if cf != nil && g.FLOPs > 0 {
+					cf.Refused = append(cf.Refused, g)
+				}
 				continue
 			}
-			units = append(units, unit{Name: g.Name, Node: g.Name, OpType: "channels", Params: g.Params})
+			units = append(units, unit{Name: g.Name, Node: g.Name, OpType: "channels", Params: g.Params, FLOPs: g.FLOPs})
+		}
+		if cf != nil {
+			slices.SortStableFunc(cf.Refused, func(a, b ChannelGroup) int { return cmp.Compare(b.FLOPs, a.FLOPs) })
+			res.channelFLOPs = cf
 		}
 		if len(gs) == 0 {
 			return nil, fmt.Errorf("%w: the model has no Conv, Gemm or MatMul with a float32 constant weight whose output channels could be removed", ErrNothingPrunable)

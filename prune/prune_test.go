@@ -9,6 +9,7 @@ import (
 	"github.com/infer-ml/infer/internal/testmodels"
 	"github.com/infer-ml/infer/internal/testutil"
 	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/inspect"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
@@ -176,5 +177,56 @@ func TestPruneAnalyzeAutoMNIST(t *testing.T) {
 	// A zero-point gate on a 70% sparse model: not met, still a result.
 	if res.GateMet || res.GateSummary == "" {
 		t.Fatalf("gate %v %q", res.GateMet, res.GateSummary)
+	}
+}
+
+// TestAnalyzeChannelFLOPs: the channel analysis gives each group the work
+// of the nodes it changes (its convolution and the reader of its
+// channels), and the share of the model's work that pruning reaches.
+// MNIST: conv1 (8 channels) is read by conv2, conv2 (16) by the
+// classifier's MatMul, whose 10 outputs are the graph output (left
+// alone, its MatMul still shrinks with conv2's channels).
+func TestAnalyzeChannelFLOPs(t *testing.T) {
+	testutil.InitORT(t)
+	mp, err := onnx.Load(testutil.Fixture(t, "mnist/model.onnx"), onnx.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mp.Proto
+	digits := testutil.Fixture(t, "mnist/digits.npz")
+	res, err := Prune(m, Options{
+		Pattern: Channel, Sparsity: 0.5, Analyze: true, AnalysisOnly: true, Levels: []float64{0.5},
+		AnalysisData: open(t, digits, m, dataset.Options{Limit: 64}), Eval: open(t, digits, m, dataset.Options{Limit: 64}),
+		MaxAccuracyDrop: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes, err := inspect.Shapes(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perNode, total := inspect.NodeFLOPs(m, shapes)
+	byName := map[string]int64{}
+	for n, v := range perNode {
+		byName[n.GetName()] = v
+	}
+	conv1, conv2, fc := byName["Convolution28"], byName["Convolution110"], byName["Times212"]
+	if conv1 == 0 || conv2 == 0 || fc == 0 || total != conv1+conv2+fc {
+		t.Fatalf("per-node FLOPs %v, total %d", byName, total)
+	}
+	f := res.Sensitivity.FLOPs
+	if f == nil || f.Total != total || f.Prunable != total {
+		t.Fatalf("channel FLOPs %+v, want total and prunable %d", f, total)
+	}
+	got := map[string]int64{}
+	for _, l := range res.Sensitivity.Layers {
+		got[l.Name] = l.FLOPs
+	}
+	if got["Convolution28"] != conv1+conv2 || got["Convolution110"] != conv2+fc || len(got) != 2 {
+		t.Fatalf("group FLOPs %v; nodes conv1 %d conv2 %d fc %d", got, conv1, conv2, fc)
+	}
+	if len(f.Refused) != 1 || f.Refused[0].Name != "Times212" || f.Refused[0].FLOPs != fc || f.Refused[0].Reason == "" {
+		t.Fatalf("refused %+v", f.Refused)
 	}
 }

@@ -26,11 +26,31 @@ type Point struct {
 
 // LayerSensitivity is one layer's (or channel group's) curve.
 type LayerSensitivity struct {
-	Name   string  `json:"name"`
-	Node   string  `json:"node"`
-	OpType string  `json:"op_type"`
-	Params int64   `json:"params"`
+	Name   string `json:"name"`
+	Node   string `json:"node"`
+	OpType string `json:"op_type"`
+	Params int64  `json:"params"`
+	// FLOPs is a channel group's work per sample (ChannelGroup.FLOPs).
+	FLOPs  int64   `json:"flops,omitempty"`
 	Points []Point `json:"points"`
+}
+
+// ChannelFLOPs is the share of a model's work that channel pruning can
+// reach: the FLOPs per sample of the nodes that at least one prunable
+// group changes, of all counted FLOPs, and the groups left alone that
+// hold work, the largest first.
+type ChannelFLOPs struct {
+	Total    int64          `json:"total"`
+	Prunable int64          `json:"prunable"`
+	Refused  []ChannelGroup `json:"refused,omitempty"`
+}
+
+// Share is Prunable / Total (0 without a total).
+func (c *ChannelFLOPs) Share() float64 {
+	if c == nil || c.Total == 0 {
+		return 0
+	}
+	return float64(c.Prunable) / float64(c.Total)
 }
 
 // Sensitivity is the result of --analyze.
@@ -42,6 +62,8 @@ type Sensitivity struct {
 	Samples     int                `json:"samples"`
 	RefAccuracy *float64           `json:"original_accuracy,omitempty"`
 	Layers      []LayerSensitivity `json:"layers"`
+	// FLOPs is, for channel pruning, the share of the work it can reach.
+	FLOPs *ChannelFLOPs `json:"channel_flops,omitempty"`
 }
 
 // analyze prunes each unit on its own at every level and compares the
@@ -56,7 +78,7 @@ func analyze(float *onnxpb.ModelProto, refS *ort.Session, units []unit, opts Opt
 	opts.Progress.Start("sensitivity", int64(total))
 	defer opts.Progress.Done()
 	for _, u := range units {
-		ls := LayerSensitivity{Name: u.Name, Node: u.Node, OpType: u.OpType, Params: u.Params}
+		ls := LayerSensitivity{Name: u.Name, Node: u.Node, OpType: u.OpType, Params: u.Params, FLOPs: u.FLOPs}
 		for _, s := range levels {
 			q := graph.CloneSharingInitializers(float)
 			scratch := &Result{}

@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"maps"
+
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
@@ -126,13 +128,27 @@ func staticShapes(g *onnxpb.GraphProto) map[string][]int64 {
 	return shapes
 }
 
-func estimateFLOPs(m *onnxpb.ModelProto, shapes map[string][]int64) FLOPs {
-	g := m.GetGraph()
-	f := FLOPs{ByOp: map[string]int64{}, Source: "onnxruntime"}
+// NodeFLOPs returns the estimate of each counted node of the main graph
+// whose shapes are known (shapes as Shapes returns them; it is not
+// modified), and the total over them.
+func NodeFLOPs(m *onnxpb.ModelProto, shapes map[string][]int64) (map[*onnxpb.NodeProto]int64, int64) {
+	shapes = withConstants(m.GetGraph(), maps.Clone(shapes))
+	out := map[*onnxpb.NodeProto]int64{}
+	var total int64
+	for _, n := range m.GetGraph().GetNode() {
+		if v, counted, ok := nodeFLOPs(n, shapes); counted && ok {
+			out[n] = v
+			total += v
+		}
+	}
+	return out, total
+}
+
+// withConstants adds the shapes of initializers and Constant nodes to
+// shapes (a nil map is made) and returns it.
+func withConstants(g *onnxpb.GraphProto, shapes map[string][]int64) map[string][]int64 {
 	if shapes == nil {
-		shapes = staticShapes(g)
-		f.Source = "value_info"
-		f.Note = "shapes from the model's value_info only; run with ONNX Runtime available for a complete estimate"
+		shapes = map[string][]int64{}
 	}
 	for _, t := range g.GetInitializer() {
 		if _, ok := shapes[t.GetName()]; !ok {
@@ -148,6 +164,18 @@ func estimateFLOPs(m *onnxpb.ModelProto, shapes map[string][]int64) FLOPs {
 			}
 		}
 	}
+	return shapes
+}
+
+func estimateFLOPs(m *onnxpb.ModelProto, shapes map[string][]int64) FLOPs {
+	g := m.GetGraph()
+	f := FLOPs{ByOp: map[string]int64{}, Source: "onnxruntime"}
+	if shapes == nil {
+		shapes = staticShapes(g)
+		f.Source = "value_info"
+		f.Note = "shapes from the model's value_info only; run with ONNX Runtime available for a complete estimate"
+	}
+	shapes = withConstants(g, shapes)
 	for _, n := range g.GetNode() {
 		v, counted, ok := nodeFLOPs(n, shapes)
 		if !counted {

@@ -209,3 +209,18 @@ func sameFile(a, b string) bool {
 	sb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
+
+// FLOPs formats a FLOP count with an SI prefix: "1.57 MFLOP".
+func FLOPs(n int64) string {
+	switch {
+	case n >= 1e12:
+		return fmt.Sprintf("%.2f TFLOP", float64(n)/1e12)
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GFLOP", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f MFLOP", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.2f KFLOP", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d FLOP", n)
+}

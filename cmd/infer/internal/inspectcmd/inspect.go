@@ -163,9 +163,9 @@ func printSummary(out io.Writer, s *inspect.Summary) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			by = append(by, fmt.Sprintf("%s %s", k, flops(s.FLOPs.ByOp[k])))
+			by = append(by, fmt.Sprintf("%s %s", k, cmdutil.FLOPs(s.FLOPs.ByOp[k])))
 		}
-		fmt.Fprintf(w, "%s\t%s (%s)", label, flops(s.FLOPs.Total), strings.Join(by, ", "))
+		fmt.Fprintf(w, "%s\t%s (%s)", label, cmdutil.FLOPs(s.FLOPs.Total), strings.Join(by, ", "))
 		if s.FLOPs.Inputs != "" {
 			fmt.Fprintf(w, " at %s", s.FLOPs.Inputs)
 		}
@@ -190,18 +190,4 @@ func thousands(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
-}
-
-func flops(n int64) string {
-	switch {
-	case n >= 1e12:
-		return fmt.Sprintf("%.2f TFLOP", float64(n)/1e12)
-	case n >= 1e9:
-		return fmt.Sprintf("%.2f GFLOP", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2f MFLOP", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.2f KFLOP", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d FLOP", n)
 }

@@ -54,6 +54,8 @@ type Options struct {
 	FinetuneEpochs  int
 	FinetuneLR      float64
 	FinetuneBatch   int
+	EvalData        string
+	EvalFraction    float64
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -125,9 +127,11 @@ sparsities that reach --sparsity overall with the least measured loss.`,
 	fl.BoolVar(&opts.Force, "force", false, "replace an existing output, report or plot")
 	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no progress bar")
 	fl.BoolVar(&opts.Finetune, "finetune", false, "recover accuracy by distilling the original into the pruned model on --data (as infer distill)")
-	fl.IntVar(&opts.FinetuneEpochs, "finetune-epochs", 5, "with --finetune: epochs over --data")
+	fl.IntVar(&opts.FinetuneEpochs, "finetune-epochs", 40, "with --finetune: epochs over the training part of --data")
 	fl.Float64Var(&opts.FinetuneLR, "finetune-lr", 1e-3, "with --finetune: Adam learning rate")
 	fl.IntVar(&opts.FinetuneBatch, "finetune-batch-size", 32, "with --finetune: samples per training step")
+	fl.StringVar(&opts.EvalData, "eval-data", "", "with --finetune: validation data kept apart from the training data (default: the last --eval-fraction of --data)")
+	fl.Float64Var(&opts.EvalFraction, "eval-fraction", 0.1, "with --finetune: share of --data held out for validation when there is no --eval-data (taken from the end, in file order)")
 	return cmd
 }
 
@@ -235,6 +239,15 @@ func plan(o *Options) (prune.Options, error) {
 	if (changed("finetune-epochs") || changed("finetune-lr") || changed("finetune-batch-size")) && !o.Finetune {
 		return po, cmdutil.Usagef("--finetune-epochs, --finetune-lr and --finetune-batch-size apply to --finetune")
 	}
+	if (changed("eval-data") || changed("eval-fraction")) && !o.Finetune {
+		return po, cmdutil.Usagef("--eval-data and --eval-fraction apply to --finetune (without it, --data is the validation data)")
+	}
+	if o.Finetune && o.EvalData == "" && !(o.EvalFraction > 0 && o.EvalFraction < 1) {
+		return po, cmdutil.Usagef("--eval-fraction %g: must be in (0, 1)", o.EvalFraction)
+	}
+	if o.Finetune && o.EvalData != "" && changed("eval-fraction") {
+		return po, cmdutil.Usagef("--eval-fraction holds out part of --data; with --eval-data nothing is held out")
+	}
 	if o.Finetune && (o.Data.Data == "" || o.Data.Data == "random") {
 		return po, cmdutil.Usagef("--finetune needs --data: the inputs the pruned model learns the original's answers on")
 	}
@@ -289,7 +302,8 @@ func Run(opts *Options) error {
 		if writesModel {
 			paths = append(paths, out)
 		}
-		if err := cmdutil.CheckOutputs(opts.Force, []string{opts.Model}, paths...); err != nil {
+		inputs := []string{opts.Model, opts.Data.Data, opts.EvalData}
+		if err := cmdutil.CheckOutputs(opts.Force, inputs, paths...); err != nil {
 			return err
 		}
 	}
@@ -322,6 +336,20 @@ func Run(opts *Options) error {
 	if src.Len() == 0 {
 		return fmt.Errorf("--data %s has no samples", df.Data)
 	}
+	// With --finetune, validation data is kept apart from the training
+	// data: --eval-data, else the last --eval-fraction of --data.
+	vf, train := df, df
+	if opts.Finetune {
+		var note string
+		if vf, train, note, err = finetuneSplit(opts, df, src.Len()); err != nil {
+			return err
+		}
+		notes = append(notes, note)
+		if src, err = vf.Open(m); err != nil {
+			return err
+		}
+		defer src.Close()
+	}
 	po.Eval = src
 	if po.Analyze {
 		af := df
@@ -341,7 +369,7 @@ func Run(opts *Options) error {
 		return err
 	}
 	if opts.Finetune && res.Model != nil {
-		if err := finetune(opts, m, src, res, po); err != nil {
+		if err := finetune(opts, m, train, res, po); err != nil {
 			return err
 		}
 	}
@@ -352,7 +380,7 @@ func Run(opts *Options) error {
 		Options: optionsEcho(opts, po), Result: res,
 	}
 	if res.Validation != nil {
-		rep.Validation = validation(df.Data, res)
+		rep.Validation = validation(vf.Data, res)
 	}
 	if opts.Plot != "" && res.Sensitivity != nil {
 		if err := prune.PlotSensitivity(opts.Plot, res.Sensitivity); err != nil {
@@ -417,6 +445,15 @@ func optionsEcho(o *Options, po prune.Options) map[string]any {
 	}
 	if o.Data.Data != "" {
 		e["data"] = o.Data.Data
+	}
+	if o.Finetune {
+		e["finetune"] = map[string]any{"epochs": o.FinetuneEpochs, "lr": o.FinetuneLR, "batch_size": o.FinetuneBatch,
+			"loss": "KL at T=4 (alpha 0.9 with labels) + hint terms on the pruned activations"}
+		if o.EvalData != "" {
+			e["eval_data"] = o.EvalData
+		} else {
+			e["eval_fraction"] = o.EvalFraction
+		}
 	}
 	return e
 }
@@ -563,12 +600,18 @@ func printSensitivity(out io.Writer, s *prune.Sensitivity) {
 	}
 	sort.Float64s(levels)
 	hdr := "layer\top\tparams\t"
+	if s.FLOPs != nil {
+		hdr += "FLOPs\t"
+	}
 	for _, lv := range levels {
 		hdr += fmt.Sprintf("%.0f%%\t", 100*lv)
 	}
 	fmt.Fprintln(w, hdr)
 	for _, l := range s.Layers {
 		row := fmt.Sprintf("%s\t%s\t%d\t", l.Name, l.OpType, l.Params)
+		if s.FLOPs != nil {
+			row += flopShare(l.FLOPs, s.FLOPs.Total) + "\t"
+		}
 		for _, lv := range levels {
 			cell := ""
 			for _, p := range l.Points {
@@ -591,6 +634,24 @@ func printSensitivity(out io.Writer, s *prune.Sensitivity) {
 	default:
 		fmt.Fprintln(out, "(cells: output SQNR, dB)")
 	}
+	if f := s.FLOPs; f != nil && f.Total > 0 {
+		fmt.Fprintf(out, "prunable: %.0f%% of the %s per sample are in nodes that a prunable channel group changes (FLOPs column: each group's share; a node two groups change counts in both)\n", 100*f.Share(), cmdutil.FLOPs(f.Total))
+		for i, g := range f.Refused {
+			if i == 5 {
+				fmt.Fprintf(out, "  and %d more groups left alone\n", len(f.Refused)-i)
+				break
+			}
+			fmt.Fprintf(out, "  left alone: %s, %s of the FLOPs: %s\n", g.Name, flopShare(g.FLOPs, f.Total), g.Reason)
+		}
+	}
+}
+
+// flopShare formats part/total as a percentage.
+func flopShare(part, total int64) string {
+	if total <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(total))
 }
 
 func cellOf(metric string, p prune.Point) string {
@@ -605,9 +666,30 @@ func cellOf(metric string, p prune.Point) string {
 	return "-"
 }
 
+// finetuneSplit returns the validation and the training data of
+// --finetune: --eval-data and all of --data, or the last --eval-fraction
+// of --data (total samples after --offset and --limit) and the rest.
+func finetuneSplit(opts *Options, df cmdutil.DataFlags, total int) (val, train cmdutil.DataFlags, note string, err error) {
+	val, train = df, df
+	if opts.EvalData != "" {
+		val.Data, val.Limit, val.Offset = opts.EvalData, 0, 0
+		return val, train, fmt.Sprintf("fine-tuned on %s, validated on --eval-data %s", df.Data, opts.EvalData), nil
+	}
+	if total < 2 {
+		return val, train, "", fmt.Errorf("--data %s has %d sample(s): too few to hold some out for validation after --finetune (pass --eval-data)", df.Data, total)
+	}
+	_, r, err := dataset.Split(total, opts.EvalFraction)
+	if err != nil {
+		return val, train, "", err
+	}
+	train.Limit = r.Offset
+	val.Offset, val.Limit = df.Offset+r.Offset, r.Limit
+	return val, train, fmt.Sprintf("fine-tuned on the first %d of the %d samples of %s and validated on the last %d, held out (file order); pass --eval-data for a separate set", r.Offset, total, df.Data, r.Limit), nil
+}
+
 // finetune distills the original into the pruned model on --data, then
 // validates the result again.
-func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Result, po prune.Options) error {
+func finetune(opts *Options, m *onnx.Model, train cmdutil.DataFlags, res *prune.Result, po prune.Options) error {
 	// A batch-1 export trains on a copy whose batch may vary (checked in
 	// ORT); the trained weights go back into the pruned model by name.
 	student := res.Model
@@ -616,18 +698,25 @@ func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Resul
 	}
 	specs := dataset.SpecsFromGraph(student.GetGraph())
 	shapes, _ := dataset.ParseShapes(opts.Data.Shapes)
-	base := dataset.Options{BatchSize: opts.FinetuneBatch, Shapes: shapes, Limit: opts.Data.Limit, Offset: opts.Data.Offset}
+	base := dataset.Options{BatchSize: opts.FinetuneBatch, Shapes: shapes, Limit: train.Limit, Offset: train.Offset}
 	if f := cmdutil.FixedBatch(student); f > 0 {
 		base.BatchSize = int(f)
 	}
+	// The loss distill's own recovery of a pruned student uses: soft
+	// targets at T = 4, with labels (alpha 0.9) when the data has them,
+	// and a hint term on each pruned group's activation.
+	loss := distill.LossConfig{Kind: distill.LossKL, Temperature: 4, Alpha: 1}
+	if hints := distill.HintsFor(m.Proto, res.Groups); len(hints) > 0 {
+		loss.Hints, loss.HintWeight = hints, 1
+	}
 	do := distill.Options{
-		Loss:      distill.LossConfig{Kind: distill.LossKL, Temperature: 4, Alpha: 1},
+		Loss:      loss,
 		Optimizer: distill.OptimizerConfig{Name: "adam", LR: opts.FinetuneLR, Schedule: "cosine", TotalSteps: 1},
 		Epochs:    opts.FinetuneEpochs, Seed: opts.Data.Seed, Session: po.Session,
 		Train: func(seed int64) (dataset.Source, error) {
 			o := base
 			o.Shuffle, o.Seed = true, seed
-			return dataset.Open(opts.Data.Data, specs, o)
+			return dataset.Open(train.Data, specs, o)
 		},
 		Progress: opts.Factory.Progress(opts.NoProgress),
 		Log:      opts.IO.ErrOut,
@@ -638,8 +727,12 @@ func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Resul
 	}
 	steps := 0
 	for {
-		if _, err := probe.Next(); err != nil {
+		b, err := probe.Next()
+		if err != nil {
 			break
+		}
+		if steps == 0 && b.Labels != nil {
+			do.Loss.Labels, do.Loss.Alpha = true, 0.9
 		}
 		steps++
 	}
@@ -670,6 +763,13 @@ func finetune(opts *Options, m *onnx.Model, src dataset.Source, res *prune.Resul
 		return err
 	}
 	last := dres.History[len(dres.History)-1]
-	res.Notes = append(res.Notes, fmt.Sprintf("fine-tuned by distillation from the original: %d epochs, %d steps, final training loss %.4f", len(dres.History), dres.Steps, last.TrainLoss))
+	how := "soft targets"
+	if do.Loss.Labels {
+		how += " and labels"
+	}
+	if len(loss.Hints) > 0 {
+		how += fmt.Sprintf(", with hint terms on %d pruned activations", len(loss.Hints))
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("fine-tuned by distillation from the original (%s): %d epochs, %d steps, final training loss %.4f", how, len(dres.History), dres.Steps, last.TrainLoss))
 	return nil
 }

@@ -90,6 +90,24 @@ func TestPruneFinetune(t *testing.T) {
 	if acc < 90 {
 		t.Fatalf("fine-tuned accuracy %.2f%%", acc)
 	}
+	// Validated on the 200 digits held out of the 2,000, not on those it
+	// trained on; trained with the labels and the hint terms.
+	if n := rp["validation"].(map[string]any)["samples"].(float64); n != 200 {
+		t.Fatalf("validated on %v samples, want the 200 held out", n)
+	}
+	if !strings.Contains(r.stderr, "first 1800 of the 2000 samples") || !strings.Contains(r.stderr, "labels, with hint terms on 2 pruned activations") {
+		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--pattern", "channel", "--data", "x.npz", "--eval-data", "y.npz"}, "apply to --finetune"},
+		{[]string{"--pattern", "channel", "--data", "x.npz", "--finetune", "--eval-fraction", "1"}, "--eval-fraction 1"},
+		{[]string{"--pattern", "channel", "--data", "x.npz", "--finetune", "--eval-data", "y.npz", "--eval-fraction", "0.2"}, "nothing is held out"},
+	} {
+		oneLineError(t, infer(t, append([]string{"prune", mnist(t)}, c.args...)...), 2, c.want)
+	}
 }
 
 func readJSON(t *testing.T, s string) map[string]any {
