@@ -788,3 +788,63 @@ func TestChannelConcatSegments(t *testing.T) {
 	}
 	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(3, 2, 3, 6, 6)}, exactTol)
 }
+
+// denseBlock is a DenseNet-style block: a stem convolution, then two
+// layers that each read the stack so far through BatchNormalization and
+// Relu and add 4 channels to it by Concat, and a 1×1 transition reading
+// the whole stack through BatchNormalization and Relu. The removed
+// channels are zero (weights, biases, and the normalisations' mean and
+// bias at their positions in each stack), so pruning is exact.
+func denseBlock() *onnxpb.ModelProto {
+	b := testmodels.NewBuilder("dense", 13)
+	r := testmodels.NewRand(11)
+	in := b.Input("input", tensor.Float32, "N", 3, "H", "W")
+	conv := func(name, x string, cin, cout int64, zero ...int) string {
+		shape := []int64{cout, cin, 3, 3}
+		w := b.Initializer(name+".w", shape, weightsWithZeroChannels(r, shape, zero...))
+		bias := b.Initializer(name+".b", []int64{cout}, zeroAt(r.Normal([]int64{cout}, 0.1), zero...))
+		return b.Op("Conv", []string{x, w, bias}, testmodels.AttrInts("kernel_shape", 3, 3), testmodels.AttrInts("pads", 1, 1, 1, 1))
+	}
+	bnRelu := func(name, x string, c int64, zero ...int) string {
+		scale := b.Initializer(name+".scale", []int64{c}, r.Uniform([]int64{c}, 0.5, 1.5))
+		bias := b.Initializer(name+".bias", []int64{c}, zeroAt(r.Normal([]int64{c}, 0.1), zero...))
+		mean := b.Initializer(name+".mean", []int64{c}, zeroAt(r.Normal([]int64{c}, 0.1), zero...))
+		v := b.Initializer(name+".var", []int64{c}, r.Uniform([]int64{c}, 0.5, 1.5))
+		return b.Op("Relu", []string{b.Op("BatchNormalization", []string{x, scale, bias, mean, v})})
+	}
+	stem := b.Op("Relu", []string{conv("stem", in, 3, 8, 0, 3, 5, 6)})
+	g1 := conv("g1", bnRelu("bn1", stem, 8, 0, 3, 5, 6), 8, 4, 1, 2)
+	cat1 := b.Op("Concat", []string{stem, g1}, testmodels.AttrInt("axis", 1))
+	g2 := conv("g2", bnRelu("bn2", cat1, 12, 0, 3, 5, 6, 9, 10), 12, 4, 0, 3)
+	cat2 := b.Op("Concat", []string{cat1, g2}, testmodels.AttrInt("axis", 1))
+	x := bnRelu("bn3", cat2, 16, 0, 3, 5, 6, 9, 10, 12, 15)
+	w := b.Initializer("trans.w", []int64{6, 16, 1, 1}, r.He([]int64{6, 16, 1, 1}, 16))
+	b.Node("Conv", []string{x, w}, []string{"output"}, testmodels.AttrInts("kernel_shape", 1, 1))
+	b.Output("output", tensor.Float32, "N", 6, "H", "W")
+	return b.Model()
+}
+
+// TestChannelDenseBlock: the stacks of a dense block are followed
+// through BatchNormalization, Relu and a Concat of a Concat; every layer
+// that adds channels is pruned, the parameters of each normalisation
+// sliced per segment, and the pruned model is exact at two input sizes.
+func TestChannelDenseBlock(t *testing.T) {
+	m := prepared(t, denseBlock())
+	p, res := pruneCopy(t, m, prune.ChannelOptions{Sparsity: 0.5})
+	kept := map[string]int{}
+	for _, g := range res.Groups {
+		if g.Reason == "" {
+			kept[g.Name] = g.Kept
+		}
+	}
+	if len(kept) != 3 {
+		t.Fatalf("groups %+v, want the stem and both layers pruned", res.Groups)
+	}
+	for name, want := range map[string][]int64{"bn2.scale": {6}, "bn3.mean": {8}, "g2.w": {2, 6, 3, 3}, "trans.w": {6, 8, 1, 1}} {
+		if got := dims(t, p, name); !slices.Equal(got, want) {
+			t.Errorf("%s has shape %v, want %v", name, got, want)
+		}
+	}
+	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(3, 2, 3, 6, 6)}, exactTol)
+	compareOutputs(t, p, m, map[string]*tensor.Tensor{"input": uniform(4, 1, 3, 9, 7)}, exactTol)
+}

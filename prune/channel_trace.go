@@ -3,6 +3,7 @@ package prune
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
@@ -404,7 +405,7 @@ func (t *channelTrace) consume(n *onnxpb.NodeProto, ins []int) {
 	case op == "Squeeze" || op == "Unsqueeze":
 		t.squeeze(n, ins)
 	case op == "Concat":
-		t.concat(n, ins)
+		t.concat(n, ins, func(why string) { t.refuse(n, ins, why) })
 	default:
 		t.refuse(n, ins, "")
 	}
@@ -972,22 +973,37 @@ func (t *channelTrace) squeeze(n *onnxpb.NodeProto, ins []int) {
 // its output is segmented, each input a run of the concatenated axis (an
 // FPN's fused features, a DenseNet block). Every input must have a known
 // width along the axis.
-func (t *channelTrace) concat(n *onnxpb.NodeProto, ins []int) {
-	first := t.tracked[n.Input[ins[0]]]
-	axis := int(nodeAttrInt(n, "axis", 0))
-	if axis < 0 {
-		axis += first.rank
+// concat joins its inputs along the channel axis into a segmented value:
+// each tracked input (at ins) a segment of its space, each segmented
+// input (an earlier Concat's output, DenseNet's growing stack) its
+// segments moved to their new offset, anything else a fixed run. refuse
+// blocks what the inputs carry when the Concat cannot be followed.
+func (t *channelTrace) concat(n *onnxpb.NodeProto, ins []int, refuse func(string)) {
+	axis, rank := -1, 0
+	for _, in := range n.GetInput() {
+		if tr, ok := t.tracked[in]; ok && in != "" {
+			axis, rank = tr.axis, tr.rank
+			break
+		}
+		if sv, ok := t.segmented[in]; ok && in != "" {
+			axis, rank = sv.axis, sv.rank
+			break
+		}
 	}
-	if axis != first.axis || len(n.GetOutput()) != 1 || n.Output[0] == "" {
-		t.refuse(n, ins, "concatenates along another axis than the channels")
+	a := int(nodeAttrInt(n, "axis", 0))
+	if a < 0 {
+		a += rank
+	}
+	if a != axis || len(n.GetOutput()) != 1 || n.Output[0] == "" {
+		refuse("concatenates along another axis than the channels")
 		return
 	}
-	sv := segmentedValue{axis: axis, rank: first.rank}
+	sv := segmentedValue{axis: axis, rank: rank}
 	offset := 0
 	for i, in := range n.GetInput() {
 		if tr, ok := t.tracked[in]; ok && slices.Contains(ins, i) {
-			if tr.axis != axis || tr.rank != first.rank {
-				t.refuse(n, ins, "inputs carry channels differently")
+			if tr.axis != axis || tr.rank != rank {
+				refuse("inputs carry channels differently")
 				return
 			}
 			w := t.channels(tr.space) * tr.e
@@ -995,33 +1011,124 @@ func (t *channelTrace) concat(n *onnxpb.NodeProto, ins []int) {
 			offset += w
 			continue
 		}
+		if inner, ok := t.segmented[in]; ok && in != "" {
+			if inner.axis != axis || inner.rank != rank {
+				refuse("inputs carry channels differently")
+				return
+			}
+			w := 0
+			for _, sg := range inner.segments {
+				sg.offset += offset
+				sv.segments = append(sv.segments, sg)
+				w += sg.width
+			}
+			offset += w
+			continue
+		}
 		dims := t.shapeOf(in)
-		if len(dims) != first.rank || dims[axis] < 1 {
-			t.refuse(n, ins, fmt.Sprintf("width of %s along the channel axis unknown", in))
+		if len(dims) != rank || dims[axis] < 1 {
+			refuse(fmt.Sprintf("width of %s along the channel axis unknown", in))
 			return
 		}
 		sv.segments = append(sv.segments, channelSegment{space: -1, offset: offset, width: int(dims[axis])})
 		offset += int(dims[axis])
 	}
-	out := n.Output[0]
+	if why := t.defineSegmented(n.Output[0], sv); why != "" {
+		refuse(why)
+	}
+}
+
+// defineSegmented records out as carrying sv, or returns why it cannot
+// (a graph output, or read inside a subgraph).
+func (t *channelTrace) defineSegmented(out string, sv segmentedValue) string {
 	if t.idx.IsOutput(out) {
-		t.refuse(n, ins, "output reaches graph output "+out)
-		return
+		return "output reaches graph output " + out
 	}
 	for _, u := range t.idx.Consumers(out) {
 		if u.Input == graph.Implicit {
-			t.refuse(n, ins, fmt.Sprintf("read inside a subgraph of %s %s", u.Node.GetOpType(), channelNodeLabel(u.Node)))
-			return
+			return fmt.Sprintf("read inside a subgraph of %s %s", u.Node.GetOpType(), channelNodeLabel(u.Node))
 		}
 	}
 	t.segmented[out] = sv
 	for _, sg := range sv.segments {
 		if sg.space >= 0 {
-			// The concatenated value's declared width is no longer known
+			// The segmented value's declared width is no longer known
 			// per space: its shape is dropped where a space shrinks.
-			t.record(channelEdit{kind: editValueInfo, space: sg.space, value: out, axis: axis})
+			t.record(channelEdit{kind: editValueInfo, space: sg.space, value: out, axis: sv.axis})
 		}
 	}
+	return ""
+}
+
+// segmentPassThrough lists the ops that carry a Concat's segments to
+// their output unchanged: channel-wise activations and pools (and
+// BatchNormalization, whose parameters are sliced per segment).
+var segmentPassThrough = map[string]bool{
+	"Relu": true, "LeakyRelu": true, "Sigmoid": true, "Tanh": true,
+	"HardSigmoid": true, "HardSwish": true, "Elu": true, "Selu": true,
+	"Celu": true, "ThresholdedRelu": true, "Softplus": true, "Softsign": true,
+	"Mish": true, "Gelu": true, "Erf": true, "Clip": true, "Dropout": true,
+	"Identity": true, "Cast": true, "Neg": true, "Abs": true,
+	"MaxPool": true, "AveragePool": true, "LpPool": true,
+	"GlobalAveragePool": true, "GlobalMaxPool": true, "GlobalLpPool": true,
+	"BatchNormalization": true,
+}
+
+// passSegments carries sv through n (a segmentPassThrough op reading it
+// as input 0), or returns why not.
+func (t *channelTrace) passSegments(n *onnxpb.NodeProto, sv segmentedValue) string {
+	for i, in := range n.GetInput()[1:] {
+		if _, ok := t.tracked[in]; ok && in != "" {
+			return fmt.Sprintf("input %d is tracked too", i+1)
+		}
+		if _, ok := t.segmented[in]; ok && in != "" {
+			return fmt.Sprintf("input %d is a Concat's output too", i+1)
+		}
+	}
+	op := n.GetOpType()
+	if strings.HasSuffix(op, "Pool") && (sv.axis != 1 || sv.rank < 3) {
+		return "channel axis is not 1"
+	}
+	if why := t.extraOutputs(n); why != "" {
+		return why
+	}
+	if op == "BatchNormalization" {
+		if sv.axis != 1 || nodeAttrInt(n, "training_mode", 0) != 0 || len(n.GetInput()) != 5 {
+			return "not an inference-mode BatchNormalization along axis 1"
+		}
+		total := 0
+		for _, sg := range sv.segments {
+			total += sg.width
+		}
+		for i := 1; i <= 4; i++ {
+			p := t.constant(n.Input[i])
+			if p == nil {
+				return fmt.Sprintf("parameter %s is not an initializer", n.Input[i])
+			}
+			if d := p.GetDims(); len(d) != 1 || d[0] != int64(total) {
+				return fmt.Sprintf("parameter %s has shape %v, want [%d]", p.GetName(), d, total)
+			}
+		}
+		for _, sg := range sv.segments {
+			if sg.space < 0 {
+				continue
+			}
+			for i := 1; i <= 4; i++ {
+				t.record(channelEdit{kind: editSlice, space: sg.space, node: n, input: i, axis: 0, e: sg.e, offset: sg.offset, width: sg.width})
+			}
+		}
+	}
+	if why := t.defineSegmented(n.Output[0], sv); why != "" {
+		return why
+	}
+	if (op == "MaxPool" || op == "Dropout") && len(n.GetOutput()) > 1 && n.Output[1] != "" {
+		for _, sg := range sv.segments {
+			if sg.space >= 0 {
+				t.record(channelEdit{kind: editValueInfo, space: sg.space, value: n.Output[1], axis: sv.axis})
+			}
+		}
+	}
+	return ""
 }
 
 // readSegmented handles a node reading a Concat's segmented output: a
@@ -1053,8 +1160,25 @@ func (t *channelTrace) readSegmented(n *onnxpb.NodeProto) bool {
 		}
 	}
 	w := t.constant(nodeInput(n, 1))
+	def := isDefaultDomain(n.GetDomain())
 	switch {
-	case !isDefaultDomain(n.GetDomain()) || n.GetOpType() != "Conv" || len(at) != 1 || at[0] != 0:
+	case def && n.GetOpType() == "Concat":
+		var ins []int
+		for i, in := range n.GetInput() {
+			if _, ok := t.tracked[in]; ok && in != "" {
+				ins = append(ins, i)
+			}
+		}
+		t.concat(n, ins, func(why string) {
+			block(why)
+			t.refuse(n, ins, why)
+		})
+		return true
+	case def && segmentPassThrough[n.GetOpType()] && len(at) == 1 && at[0] == 0:
+		if why := t.passSegments(n, sv); why != "" {
+			block(why)
+		}
+	case !def || n.GetOpType() != "Conv" || len(at) != 1 || at[0] != 0:
 		block("")
 	case nodeAttrInt(n, "group", 1) != 1:
 		block("grouped convolution")
