@@ -71,6 +71,8 @@ fuzz: setup
 	go test ./pkg/onnx -run '^$$' -fuzz '^FuzzLoadBytes$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/tensor -run '^$$' -fuzz '^FuzzReadNPY$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/tensor -run '^$$' -fuzz '^FuzzFromProto$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/tensor -run '^$$' -fuzz '^FuzzReadNPZ$$' -fuzztime $(FUZZTIME)
+	go test ./distill -run '^$$' -fuzz '^FuzzCheckpoint$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -f infer bench.out

@@ -159,7 +159,7 @@ func gates(opts *Options, res *eval.Result, r *Report) []string {
 		for _, o := range r.Outputs {
 			if o.AccuracyDrop != nil {
 				labelled = true
-				if *o.AccuracyDrop > opts.MaxAccuracyDrop {
+				if !(*o.AccuracyDrop <= opts.MaxAccuracyDrop) { // NaN fails
 					failed = append(failed, fmt.Sprintf("%s: accuracy dropped %.2f points (%.2f%% → %.2f%%), limit %.2f", o.Name, *o.AccuracyDrop, *o.RefAccuracy, *o.CandAccuracy, opts.MaxAccuracyDrop))
 				}
 			}
@@ -170,14 +170,14 @@ func gates(opts *Options, res *eval.Result, r *Report) []string {
 	}
 	if opts.MinAgreement >= 0 {
 		for _, o := range r.Outputs {
-			if o.Agreement != nil && *o.Agreement < opts.MinAgreement {
+			if o.Agreement != nil && !(*o.Agreement >= opts.MinAgreement) {
 				failed = append(failed, fmt.Sprintf("%s: top-1 agreement %.2f%%, minimum %.2f%%", o.Name, *o.Agreement, opts.MinAgreement))
 			}
 		}
 	}
 	if !math.IsNaN(opts.MinSQNR) {
 		for _, o := range r.Outputs {
-			if o.SQNR != nil && *o.SQNR < opts.MinSQNR {
+			if o.SQNR != nil && !(*o.SQNR >= opts.MinSQNR) {
 				failed = append(failed, fmt.Sprintf("%s: SQNR %.1f dB, minimum %.1f dB", o.Name, *o.SQNR, opts.MinSQNR))
 			}
 		}

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/infer-ml/infer/cmd/infer/internal/benchcmd"
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
@@ -60,7 +63,65 @@ Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		prunecmd.NewCmd(f, nil),
 		distillcmd.NewCmd(f, nil),
 	)
+	typeUsageErrors(cmd)
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		return checkFiniteFlags(c.Flags())
+	}
 	return cmd
+}
+
+// typeUsageErrors makes every command's argument-count check return a
+// UsageError, so exit 2 is decided by the error's type and never by its
+// text (a file named "accepts x.onnx" is an ordinary error). Flag errors
+// are typed by the root's FlagErrorFunc, which subcommands inherit.
+func typeUsageErrors(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if check := sub.Args; check != nil {
+			sub.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return &cmdutil.UsageError{Err: fmt.Errorf("%w (see infer %s --help)", err, cmd.Name())}
+				}
+				return nil
+			}
+		}
+		typeUsageErrors(sub)
+	}
+}
+
+// checkFiniteFlags refuses NaN and ±Inf in every floating-point flag the
+// user set: a NaN threshold compares false with everything and would
+// switch a quality gate off.
+func checkFiniteFlags(fs *pflag.FlagSet) error {
+	var bad error
+	fs.Visit(func(fl *pflag.Flag) {
+		if bad != nil {
+			return
+		}
+		var vals []float64
+		switch fl.Value.Type() {
+		case "float64", "float32":
+			v, err := strconv.ParseFloat(fl.Value.String(), 64)
+			if err != nil {
+				return
+			}
+			vals = []float64{v}
+		case "float64Slice", "float32Slice":
+			if sv, ok := fl.Value.(pflag.SliceValue); ok {
+				for _, s := range sv.GetSlice() {
+					if v, err := strconv.ParseFloat(s, 64); err == nil {
+						vals = append(vals, v)
+					}
+				}
+			}
+		}
+		for _, v := range vals {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				bad = cmdutil.Usagef("--%s %v: must be a finite number", fl.Name, v)
+				return
+			}
+		}
+	})
+	return bad
 }
 
 // Main runs infer with args and returns the process exit code.
@@ -92,9 +153,6 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) (code int) {
 	if err == nil {
 		return cmdutil.ExitOK
 	}
-	if isCobraUsage(err) {
-		err = &cmdutil.UsageError{Err: err}
-	}
 	if !errors.Is(err, cmdutil.ErrSilent) {
 		fmt.Fprintf(errOut, "infer: %s%s\n", verbPrefix(verb), oneLine(err.Error()))
 	}
@@ -106,17 +164,6 @@ func verbPrefix(verb string) string {
 		return ""
 	}
 	return verb + ": "
-}
-
-// isCobraUsage recognises cobra's own argument errors.
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func oneLine(s string) string {
