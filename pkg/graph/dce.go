@@ -34,7 +34,7 @@ func EliminateDeadCode(g *onnxpb.GraphProto) (DCEStats, error) {
 		return DCEStats{}, err
 	}
 	var st DCEStats
-	dce(g, &st)
+	dce(g, &st, newFreeReads())
 	return st, nil
 }
 
@@ -70,10 +70,12 @@ func checkNoNilNodes(g *onnxpb.GraphProto, where string) error {
 	return nil
 }
 
-func dce(g *onnxpb.GraphProto, st *DCEStats) {
+// dce prunes subgraphs before their graph, so the outer reads free
+// records for a subgraph are those of its pruned form.
+func dce(g *onnxpb.GraphProto, st *DCEStats, free *freeReads) {
 	for _, n := range g.Node {
 		for _, sg := range subgraphs(n) {
-			dce(sg, st)
+			dce(sg, st, free)
 		}
 	}
 	producers := make(map[string][]int)
@@ -109,10 +111,8 @@ func dce(g *onnxpb.GraphProto, st *DCEStats) {
 		for _, in := range n.GetInput() {
 			mark(in)
 		}
-		if hasSubgraphs(n) {
-			for _, in := range ImplicitInputs(n) {
-				mark(in)
-			}
+		for _, in := range free.node(n) {
+			mark(in)
 		}
 	}
 	kept := g.Node[:0:0]

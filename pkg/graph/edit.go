@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
@@ -170,7 +171,7 @@ func ReplaceAllUses(g *onnxpb.GraphProto, old, newName string) (int, error) {
 	if old == newName || g == nil {
 		return 0, nil
 	}
-	if err := checkCapture(g, old, newName); err != nil {
+	if err := checkCapture(g, old, newName, newFreeReads()); err != nil {
 		return 0, err
 	}
 	return replaceReads(g, old, newName), nil
@@ -178,22 +179,20 @@ func ReplaceAllUses(g *onnxpb.GraphProto, old, newName string) (int, error) {
 
 // checkCapture fails if a subgraph that reads old from outside defines
 // newName itself.
-func checkCapture(g *onnxpb.GraphProto, old, newName string) error {
+func checkCapture(g *onnxpb.GraphProto, old, newName string, free *freeReads) error {
 	for i, n := range g.GetNode() {
 		for _, sg := range subgraphs(n) {
 			local := localNames(sg)
 			if local[old] {
 				continue
 			}
-			fv := make(map[string]bool)
-			freeVars(sg, fv)
-			if !fv[old] {
+			if !slices.Contains(free.graph(sg), old) {
 				continue
 			}
 			if local[newName] {
 				return fmt.Errorf("replace uses of %q with %q: a subgraph of %s defines its own %q", old, newName, describeNode(n, i), newName)
 			}
-			if err := checkCapture(sg, old, newName); err != nil {
+			if err := checkCapture(sg, old, newName, free); err != nil {
 				return err
 			}
 		}

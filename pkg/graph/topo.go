@@ -31,6 +31,12 @@ func (e *CycleError) Error() string {
 // initializers, outer-scope or undefined names) impose no order; Validate
 // reports the undefined ones.
 func Topo(g *onnxpb.GraphProto) ([]*onnxpb.NodeProto, error) {
+	return topo(g, newFreeReads())
+}
+
+// topo is Topo taking the subgraphs' outer reads from free, which callers
+// walking nested graphs share between levels.
+func topo(g *onnxpb.GraphProto, free *freeReads) ([]*onnxpb.NodeProto, error) {
 	nodes := g.GetNode()
 	producer := make(map[string]int, len(nodes))
 	for i, n := range nodes {
@@ -66,10 +72,8 @@ func Topo(g *onnxpb.GraphProto) ([]*onnxpb.NodeProto, error) {
 				addEdge(in)
 			}
 		}
-		if hasSubgraphs(n) {
-			for _, in := range ImplicitInputs(n) {
-				addEdge(in)
-			}
+		for _, in := range free.node(n) {
+			addEdge(in)
 		}
 	}
 	ready := &intHeap{}
@@ -153,9 +157,10 @@ func SortNodes(g *onnxpb.GraphProto) error {
 		order []*onnxpb.NodeProto
 	}
 	var jobs []job
+	free := newFreeReads()
 	var visit func(g *onnxpb.GraphProto, where string) error
 	visit = func(g *onnxpb.GraphProto, where string) error {
-		order, err := Topo(g)
+		order, err := topo(g, free)
 		if err != nil {
 			if where != "" {
 				return fmt.Errorf("%s: %w", where, err)

@@ -105,53 +105,85 @@ func localNames(g *onnxpb.GraphProto) map[string]bool {
 	return defined
 }
 
-// freeVars adds to out the names g reads (at any depth) that g does not
-// define: the values it takes from enclosing scopes.
-func freeVars(g *onnxpb.GraphProto, out map[string]bool) {
+// freeReads memoises, per graph, the names the graph reads (at any depth)
+// without defining them: the values it takes from enclosing scopes, in
+// order of first read. Each graph's list is built once, from its own nodes
+// and its subgraphs' lists, so walks that need the lists at every level of
+// nested subgraphs (Validate, Topo, SortNodes, EliminateDeadCode) visit
+// each node once instead of once per enclosing level. The lists stay valid
+// only while the graphs are not edited.
+type freeReads struct {
+	of map[*onnxpb.GraphProto][]string
+	// visits counts the nodes examined, for tests that check the work is
+	// linear in the model's size.
+	visits int
+}
+
+func newFreeReads() *freeReads {
+	return &freeReads{of: make(map[*onnxpb.GraphProto][]string)}
+}
+
+// graph returns the names g reads from enclosing scopes.
+func (f *freeReads) graph(g *onnxpb.GraphProto) []string {
+	if names, ok := f.of[g]; ok {
+		return names
+	}
 	defined := localNames(g)
+	names := orderedSet{seen: make(map[string]bool)}
 	for _, n := range g.GetNode() {
+		f.visits++
 		for _, in := range n.GetInput() {
-			if in != "" && !defined[in] {
-				out[in] = true
+			if !defined[in] {
+				names.add(in)
 			}
 		}
 		for _, sg := range subgraphs(n) {
-			inner := make(map[string]bool)
-			freeVars(sg, inner)
-			for name := range inner {
+			for _, name := range f.graph(sg) {
 				if !defined[name] {
-					out[name] = true
+					names.add(name)
 				}
 			}
 		}
 	}
 	for _, o := range g.GetOutput() {
 		// A subgraph output may be an outer value passed through.
-		if name := o.GetName(); name != "" && !defined[name] {
-			out[name] = true
+		if !defined[o.GetName()] {
+			names.add(o.GetName())
 		}
+	}
+	f.of[g] = names.list
+	return names.list
+}
+
+// node returns the names n's subgraphs read from enclosing scopes, in
+// order of first read; nil for a node without subgraphs.
+func (f *freeReads) node(n *onnxpb.NodeProto) []string {
+	names := orderedSet{seen: make(map[string]bool)}
+	for _, sg := range subgraphs(n) {
+		for _, name := range f.graph(sg) {
+			names.add(name)
+		}
+	}
+	return names.list
+}
+
+// orderedSet collects non-empty names once each, in order of addition.
+type orderedSet struct {
+	seen map[string]bool
+	list []string
+}
+
+func (s *orderedSet) add(name string) {
+	if name != "" && !s.seen[name] {
+		s.seen[name] = true
+		s.list = append(s.list, name)
 	}
 }
 
 // ImplicitInputs returns, sorted by first appearance, the names that the
 // node's subgraphs read from enclosing scopes. It returns nil for a node
 // without subgraphs.
-func ImplicitInputs(n *onnxpb.NodeProto) []string {
-	var names []string
-	seen := make(map[string]bool)
-	for _, sg := range subgraphs(n) {
-		fv := make(map[string]bool)
-		freeVars(sg, fv)
-		// Deterministic order: walk the subgraph again in order.
-		walkReads(sg, func(name string) {
-			if fv[name] && !seen[name] {
-				seen[name] = true
-				names = append(names, name)
-			}
-		})
-	}
-	return names
-}
+func ImplicitInputs(n *onnxpb.NodeProto) []string { return newFreeReads().node(n) }
 
 // walkReads calls fn for every name read in g and its subgraphs, in order.
 func walkReads(g *onnxpb.GraphProto, fn func(string)) {

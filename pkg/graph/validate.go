@@ -19,6 +19,14 @@ const (
 // files, not models: no real tensor has 2^32 elements along one axis.
 const MaxDimension = 1 << 32
 
+// MaxSubgraphDepth is how deeply Validate lets graphs nest in node
+// attributes (an If in a Loop body is at depth 2). Real models nest a few
+// levels. ONNX Runtime parses models with protobuf's default limit of 100
+// nested messages and each level takes three (attribute, graph, node), so
+// it cannot load a model nested deeper than 31 levels (fewer when value
+// types nest too); a deeper model is refused before any work starts.
+const MaxSubgraphDepth = 31
+
 // ErrUnsupported matches (errors.Is) a *ValidationError that has at least
 // one Problem with Unsupported set: the model may be valid ONNX, but infer
 // does not handle it.
@@ -111,10 +119,12 @@ func (e *ValidationError) Is(target error) bool {
 //     function inputs and earlier outputs, and their default-domain
 //     operators resolve to the same schema versions under the function's
 //     opset import as under the model's.
+//   - Subgraphs nest at most MaxSubgraphDepth levels deep; a deeper model
+//     is reported as unsupported and not checked further.
 //
 // It does not check operator attributes or input counts.
 func Validate(m *onnxpb.ModelProto) error {
-	v := &validator{opsets: make(map[string]int64), functions: make(map[string]bool)}
+	v := &validator{opsets: make(map[string]int64), functions: make(map[string]bool), free: newFreeReads()}
 	v.model(m)
 	if len(v.problems) == 0 {
 		return nil
@@ -127,6 +137,9 @@ type validator struct {
 	problems  []Problem
 	opsets    map[string]int64
 	functions map[string]bool
+	// free is shared by the cycle checks of all levels of nested graphs,
+	// which keeps validation linear in the model's size.
+	free *freeReads
 }
 
 func (v *validator) add(where, format string, args ...any) {
@@ -181,7 +194,34 @@ func (v *validator) model(m *onnxpb.ModelProto) {
 		v.add("", "model has no graph")
 		return
 	}
+	if d := nestingDepth(g); d > MaxSubgraphDepth {
+		v.problems = append(v.problems, Problem{Msg: fmt.Sprintf("subgraph nesting depth %d exceeds the limit of %d", d, MaxSubgraphDepth), Unsupported: true})
+		return
+	}
 	v.graph(g, "", nil, true)
+}
+
+// nestingDepth returns how deeply graphs nest in g's node attributes: 0
+// without subgraphs, 1 when the deepest is a branch of one of g's nodes.
+// It walks without recursion, each graph once, whatever the depth.
+func nestingDepth(g *onnxpb.GraphProto) int {
+	type level struct {
+		g     *onnxpb.GraphProto
+		depth int
+	}
+	deepest := 0
+	stack := []level{{g, 0}}
+	for len(stack) > 0 {
+		l := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		deepest = max(deepest, l.depth)
+		for _, n := range l.g.GetNode() {
+			for _, sg := range subgraphs(n) {
+				stack = append(stack, level{sg, l.depth + 1})
+			}
+		}
+	}
+	return deepest
 }
 
 func displayDomain(d string) string {
@@ -316,7 +356,7 @@ func (v *validator) graph(g *onnxpb.GraphProto, where string, outer *scope, main
 	for _, vi := range g.GetValueInfo() {
 		v.valueType(vi.GetType(), at(fmt.Sprintf("value_info %q", vi.GetName())), false)
 	}
-	if _, err := Topo(g); err != nil {
+	if _, err := topo(g, v.free); err != nil {
 		var ce *CycleError
 		if errors.As(err, &ce) {
 			v.add(where, "%v", err)
