@@ -158,6 +158,9 @@ func scenarioCell(r Result) string {
 		if r.RateAchieved > 0 {
 			s += " (got " + fmtRate(r.RateAchieved) + "/s)"
 		}
+		if r.Dropped > 0 {
+			s += fmt.Sprintf(" dropped %d", r.Dropped)
+		}
 		return s
 	}
 	return string(r.Scenario)

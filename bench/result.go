@@ -41,6 +41,9 @@ type Result struct {
 	// RateTarget and RateAchieved are requests per second (server).
 	RateTarget   float64 `json:"rate_target,omitempty"`
 	RateAchieved float64 `json:"rate_achieved,omitempty"`
+	// Dropped counts server requests never served: they arrived at a full
+	// queue, or were still queued when the run ended.
+	Dropped int64 `json:"dropped,omitempty"`
 
 	SessionCreateMS float64 `json:"session_create_ms"`
 	FirstRunMS      float64 `json:"first_run_ms"`

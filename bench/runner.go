@@ -66,6 +66,14 @@ type Config struct {
 	Log io.Writer
 }
 
+// MaxRate is the highest server-scenario arrival rate, requests per
+// second: a mean gap of minGap, about the finest an arrival loop that
+// sleeps between requests can keep to. Faster rates had gaps that round to
+// 0 ns and a run that never ended.
+const MaxRate = float64(time.Second / minGap)
+
+const minGap = time.Microsecond
+
 // DefaultPercentiles are reported when none are asked for.
 var DefaultPercentiles = []float64{50, 90, 95, 99, 99.9}
 
@@ -107,13 +115,16 @@ func (c *Config) Normalize() error {
 		}
 	case Throughput:
 	case Server:
-		if c.Rate <= 0 {
+		if c.Rate == 0 {
 			return errors.New("the server scenario needs --rate (requests per second)")
+		}
+		if !(c.Rate > 0 && c.Rate <= MaxRate) {
+			return fmt.Errorf("--rate %g: want more than 0 and at most %g requests per second (a mean gap of %v between arrivals)", c.Rate, MaxRate, minGap)
 		}
 	default:
 		return fmt.Errorf("unknown scenario %q (want latency, throughput or server)", c.Scenario)
 	}
-	if c.Rate > 0 && c.Scenario != Server {
+	if c.Rate != 0 && c.Scenario != Server {
 		return errors.New("--rate applies to the server scenario only")
 	}
 	if len(c.Percentiles) == 0 {
@@ -227,13 +238,14 @@ func measure(cfg *Config, m Model, shapes map[string][]int64, ep string, provide
 		}
 	}
 	r.FirstRunMS = ms(preps[0].FirstRun)
-	if r.WarmupRuns, err = warmup(cfg, preps); err != nil {
+	var runTime time.Duration
+	if r.WarmupRuns, runTime, err = warmup(cfg, preps); err != nil {
 		return nil, err
 	}
 	label := fmt.Sprintf("%s %s b%d", filepath.Base(m.Path), s.Provider.Name, batch)
 	switch cfg.Scenario {
 	case Server:
-		err = runServer(cfg, preps, r, label)
+		err = runServer(cfg, preps, r, label, queueLimit(cfg.Rate, runTime))
 	default:
 		err = runStreams(cfg, preps, r, label)
 	}
@@ -290,9 +302,13 @@ func makeInputs(cfg *Config, m Model, shapes map[string][]int64, batch int) (map
 	return b.Inputs, nil
 }
 
-func warmup(cfg *Config, preps []*ort.Prepared) (int, error) {
+// warmup runs every prepared stream until the warm-up count or duration
+// is reached; it returns the number of rounds and the mean time of one run
+// (the first run's when there was no warm-up).
+func warmup(cfg *Config, preps []*ort.Prepared) (int, time.Duration, error) {
 	runs := 0
-	deadline := time.Now().Add(cfg.WarmupDuration)
+	start := time.Now()
+	deadline := start.Add(cfg.WarmupDuration)
 	for {
 		if cfg.WarmupDuration > 0 {
 			if !time.Now().Before(deadline) {
@@ -303,12 +319,15 @@ func warmup(cfg *Config, preps []*ort.Prepared) (int, error) {
 		}
 		for _, p := range preps {
 			if err := p.Run(); err != nil {
-				return runs, err
+				return runs, 0, err
 			}
 		}
 		runs++
 	}
-	return runs, nil
+	if runs == 0 {
+		return 0, preps[0].FirstRun, nil
+	}
+	return runs, time.Since(start) / time.Duration(runs*len(preps)), nil
 }
 
 // runStreams runs len(preps) streams back to back (one stream is the
@@ -389,78 +408,154 @@ func tickSeconds(p progress.Reporter, stop chan struct{}) {
 	}
 }
 
+// Bounds of the server scenario's queue, in requests.
+const (
+	minQueue = 1024
+	maxQueue = 1 << 20
+)
+
+// queueLimit is how many requests the server scenario queues: those that
+// arrive in ten run times at rate, at least minQueue and at most maxQueue.
+// A request arriving at a full queue is dropped, as a loaded server sheds
+// it, so a rate the model cannot serve costs no memory.
+func queueLimit(rate float64, runTime time.Duration) int {
+	n := 10 * rate * runTime.Seconds()
+	return int(min(max(n, minQueue), maxQueue))
+}
+
 // runServer issues requests at Poisson arrival times and serves them with
-// len(preps) workers. Each latency is measured from the request's
-// scheduled arrival, so queueing delay is included.
-func runServer(cfg *Config, preps []*ort.Prepared, r *Result, label string) error {
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5e4e5))
-	var arrivals []time.Duration
-	var at time.Duration
-	for {
-		at += time.Duration(rng.ExpFloat64() / cfg.Rate * float64(time.Second))
-		if cfg.Iterations > 0 && len(arrivals) >= cfg.Iterations {
-			break
-		}
-		if cfg.Iterations == 0 && at > cfg.Duration {
-			break
-		}
-		arrivals = append(arrivals, at)
+// len(preps) workers through a queue of limit requests; requests that
+// find it full, or are still queued when the run ends, are counted in
+// r.Dropped. Each latency is measured from the request's scheduled
+// arrival, so queueing delay is included. With a duration the run ends
+// then: no request arrives and no run starts after it, and only the runs
+// in flight (one per worker; ONNX Runtime cannot interrupt one) are
+// waited for.
+func runServer(cfg *Config, preps []*ort.Prepared, r *Result, label string, limit int) error {
+	if cfg.Iterations > 0 {
+		cfg.Progress.Start(label, int64(cfg.Iterations))
+	} else {
+		cfg.Progress.Start(label+" (s)", int64(cfg.Duration/time.Second))
 	}
-	if len(arrivals) == 0 {
-		return fmt.Errorf("no request arrives within %v at %g/s", cfg.Duration, cfg.Rate)
-	}
-	cfg.Progress.Start(label, int64(len(arrivals)))
 	defer cfg.Progress.Done()
-	type request struct{ due time.Time }
-	queue := make(chan request, len(arrivals))
-	lat := make([]float64, len(arrivals))
-	var next atomic.Int64
-	var last atomic.Int64 // completion time of the last request, ns since start
-	errs := make([]error, len(preps))
-	start := time.Now()
+	queue := make(chan time.Time, limit) // each request's scheduled arrival
+	srv := &server{preps: preps, samples: make([][]float64, len(preps)), errs: make([]error, len(preps)), progress: cfg.Progress}
+	srv.start = time.Now()
+	if cfg.Iterations == 0 {
+		srv.deadline = srv.start.Add(cfg.Duration)
+		stop := make(chan struct{})
+		defer close(stop)
+		go tickSeconds(cfg.Progress, stop)
+	}
 	var wg sync.WaitGroup
-	for i, p := range preps {
+	for i := range preps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for req := range queue {
-				if err := p.Run(); err != nil {
-					errs[i] = err
-					continue
-				}
-				done := time.Now()
-				lat[next.Add(1)-1] = ms(done.Sub(req.due))
-				for {
-					cur := last.Load()
-					d := int64(done.Sub(start))
-					if d <= cur || last.CompareAndSwap(cur, d) {
-						break
-					}
-				}
-				cfg.Progress.Add(1)
-			}
+			srv.work(i, queue)
 		}()
 	}
-	for _, a := range arrivals {
-		due := start.Add(a)
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		queue <- request{due: due}
-	}
+	issued := srv.arrive(cfg, queue)
 	close(queue)
 	wg.Wait()
-	for _, e := range errs {
+	for _, e := range srv.errs {
 		if e != nil {
 			return e
 		}
 	}
-	r.Samples = lat[:next.Load()]
-	r.WallSeconds = time.Duration(last.Load()).Seconds()
+	if issued == 0 {
+		return fmt.Errorf("no request arrives within %v at %g/s", cfg.Duration, cfg.Rate)
+	}
+	for _, s := range srv.samples {
+		r.Samples = append(r.Samples, s...)
+	}
+	r.Dropped = srv.dropped.Load()
+	if len(r.Samples) == 0 {
+		return fmt.Errorf("no request completed within %v at %g/s (%d dropped)", cfg.Duration, cfg.Rate, r.Dropped)
+	}
+	r.WallSeconds = time.Duration(srv.last.Load()).Seconds()
 	if r.WallSeconds > 0 {
 		r.RateAchieved = float64(len(r.Samples)) / r.WallSeconds
 	}
 	return nil
+}
+
+// server is the state runServer's arrival loop and workers share.
+type server struct {
+	preps    []*ort.Prepared
+	progress progress.Reporter
+	start    time.Time
+	deadline time.Time // zero: none (a run of Iterations requests)
+	samples  [][]float64
+	errs     []error
+	failed   atomic.Bool
+	dropped  atomic.Int64
+	last     atomic.Int64 // completion time of the last request, ns since start
+}
+
+// over reports whether the run's deadline has passed.
+func (s *server) over() bool {
+	return !s.deadline.IsZero() && !time.Now().Before(s.deadline)
+}
+
+// arrive puts requests on queue at Poisson arrival times until the
+// iteration count, the duration or a worker's error ends the run, and
+// returns how many arrived. It never blocks on a full queue.
+func (s *server) arrive(cfg *Config, queue chan<- time.Time) int {
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5e4e5))
+	issued := 0
+	var at time.Duration
+	for !s.failed.Load() {
+		at += time.Duration(rng.ExpFloat64() / cfg.Rate * float64(time.Second))
+		if cfg.Iterations > 0 && issued >= cfg.Iterations || cfg.Iterations == 0 && at > cfg.Duration {
+			break
+		}
+		due := s.start.Add(at)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		if s.over() {
+			break
+		}
+		issued++
+		select {
+		case queue <- due:
+		default:
+			s.dropped.Add(1)
+		}
+	}
+	return issued
+}
+
+// work serves requests from queue with worker i's prepared run until the
+// queue closes; past the deadline it drops what is left.
+func (s *server) work(i int, queue <-chan time.Time) {
+	p := s.preps[i]
+	own := make([]float64, 0, 1024)
+	for due := range queue {
+		if s.failed.Load() || s.over() {
+			s.dropped.Add(1)
+			continue
+		}
+		if err := p.Run(); err != nil {
+			s.errs[i] = err
+			s.failed.Store(true)
+			continue
+		}
+		done := time.Now()
+		own = append(own, ms(done.Sub(due)))
+		for {
+			cur := s.last.Load()
+			d := int64(done.Sub(s.start))
+			if d <= cur || s.last.CompareAndSwap(cur, d) {
+				break
+			}
+		}
+		if s.deadline.IsZero() { // else the progress bar ticks seconds
+			s.progress.Add(1)
+		}
+	}
+	s.samples[i] = own
 }
 
 // addSpeedups compares each result with the first model's result for the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -449,6 +450,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	names := slices.DeleteFunc(z.Names(), func(n string) bool { return n == ckptMeta })
 	slices.Sort(names)
 	h := ckptHash{sha256.New()}
+	bestShapes := map[string][]int64{}
 	for _, entry := range names {
 		t, err := z.Read(entry)
 		if err != nil {
@@ -463,6 +465,8 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		data := tensor.Values[float32](t)
 		var name string
 		switch {
+		case strings.HasPrefix(entry, ckptOpt) && len(t.Shape()) != 1:
+			err = fmt.Errorf("array %q has shape %v; optimizer buffers are 1-D", entry, t.Shape())
 		case strings.HasPrefix(entry, ckptParam):
 			if name, err = ckptUnescape(strings.TrimPrefix(entry, ckptParam)); err == nil {
 				c.Params[name] = data
@@ -471,6 +475,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		case strings.HasPrefix(entry, ckptBest) && meta.HasBest:
 			if name, err = ckptUnescape(strings.TrimPrefix(entry, ckptBest)); err == nil {
 				c.BestParams[name] = data
+				bestShapes[name] = t.Shape()
 			}
 		case strings.HasPrefix(entry, ckptOpt):
 			buf, pname, ok := strings.Cut(strings.TrimPrefix(entry, ckptOpt), "/")
@@ -500,7 +505,90 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if got := hex.EncodeToString(h.h.Sum(nil)); got != meta.SHA256 {
 		return nil, corrupt("checksum mismatch (sha256 %s, recorded %s)", got, meta.SHA256)
 	}
+	if err := ckptBestShapes(c.Shapes, bestShapes); err != nil {
+		return nil, corrupt("%v", err)
+	}
 	return c, nil
+}
+
+// ckptBestShapes checks that every best weight has the shape
+// SaveCheckpoint gives it: its weight's shape when the sizes agree.
+func ckptBestShapes(shapes, best map[string][]int64) error {
+	for _, name := range slices.Sorted(maps.Keys(best)) {
+		s, ok := shapes[name]
+		if !ok {
+			continue
+		}
+		n, _ := tensor.NumElements(s)
+		m, _ := tensor.NumElements(best[name])
+		if n == m && !slices.Equal(s, best[name]) {
+			return fmt.Errorf("array %q has shape %v, its weight %v", ckptBest+ckptEscape(name), best[name], s)
+		}
+	}
+	return nil
+}
+
+// CheckpointPath is the file in dir that Distill writes its checkpoints
+// to and resumes from.
+func CheckpointPath(dir string) string { return filepath.Join(dir, checkpointFile) }
+
+// Validate checks that c can be restored into a student whose trained
+// weights have the given shapes (by name): it holds every one of those
+// weights with its shape, each best weight and optimizer buffer names one
+// of them and has its number of values, every value is finite, and the
+// epoch and step counts are not negative. The one-line error names the
+// first tensor that fails as the archive names it (param/W, best/W,
+// opt/BUFFER/W). Optimizer.Restore checks the rest of the optimizer
+// state.
+func (c *Checkpoint) Validate(shapes map[string][]int64) error {
+	if c.Epoch < 0 || c.Step < 0 {
+		return fmt.Errorf("it counts epoch %d and step %d; neither may be negative", c.Epoch, c.Step)
+	}
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		if _, ok := c.Params[name]; !ok {
+			return fmt.Errorf("it does not hold weight %s", name)
+		}
+	}
+	if err := ckptCheckTensors(ckptParam, c.Params, c.Shapes, shapes); err != nil {
+		return err
+	}
+	if err := ckptCheckTensors(ckptBest, c.BestParams, nil, shapes); err != nil {
+		return err
+	}
+	for _, buf := range slices.Sorted(maps.Keys(c.Optimizer.Buffers)) {
+		if err := ckptCheckTensors(ckptOpt+buf+"/", c.Optimizer.Buffers[buf], nil, shapes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ckptCheckTensors checks the tensors of one group of a checkpoint, named
+// prefix+name: each names a weight in want and has its number of values
+// and, where got is not nil, its shape; every value is finite. A tensor
+// with got == nil is 1-D.
+func ckptCheckTensors(prefix string, tensors map[string][]float32, got, want map[string][]int64) error {
+	for _, name := range slices.Sorted(maps.Keys(tensors)) {
+		data := tensors[name]
+		shape, ok := want[name]
+		if !ok {
+			return fmt.Errorf("tensor %s%s is not a trained weight of the student", prefix, name)
+		}
+		have := []int64{int64(len(data))}
+		if got != nil {
+			have = got[name]
+		}
+		n, _ := tensor.NumElements(shape)
+		if len(data) != n || got != nil && !slices.Equal(have, shape) {
+			return fmt.Errorf("tensor %s%s has shape %v; the student's weight %s has shape %v", prefix, name, have, name, shape)
+		}
+		for i, v := range data {
+			if x := float64(v); math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("tensor %s%s holds %v at index %d; weights and optimizer state must be finite", prefix, name, v, i)
+			}
+		}
+	}
+	return nil
 }
 
 // ckptOneLine keeps an error on one line.

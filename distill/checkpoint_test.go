@@ -2,9 +2,13 @@ package distill
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -482,4 +486,175 @@ func TestCheckpointAtomic(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("stray files after overwrite: %v", entries)
 	}
+}
+
+// ckptSmallShapes are the trained weights of ckptSmall's student.
+var ckptSmallShapes = map[string][]int64{"w": {2, 3}, "b": {3}}
+
+// ckptSmall is a valid checkpoint of a student with ckptSmallShapes: adam
+// state after one step, best weights kept.
+func ckptSmall(t testing.TB) *Checkpoint {
+	t.Helper()
+	params := []Param{{"b", []float32{0.5, -1, 2}}, {"w", []float32{1, 2, 3, 4, 5, 6}}}
+	o, err := NewOptimizer(OptimizerConfig{Name: "adam", LR: 0.01}, optCloneParams(params))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.Step([][]float32{{0.1, 0.2, 0.3}, {1, -1, 1, -1, 1, -1}}); err != nil {
+		t.Fatal(err)
+	}
+	pm := map[string][]float32{}
+	for _, p := range params {
+		pm[p.Name] = p.Data
+	}
+	return &Checkpoint{
+		Fingerprint: "fp", Epoch: 1, Step: 1, Params: pm, Shapes: maps.Clone(ckptSmallShapes),
+		Optimizer: o.State(), Best: 50, BestEpoch: 1, BestParams: cloneWeights(pm),
+	}
+}
+
+// TestCheckpointValidate: a tampered checkpoint whose checksum was
+// recomputed (it was saved again) loads, and Validate refuses it with one
+// line naming the tensor.
+func TestCheckpointValidate(t *testing.T) {
+	if err := ckptSaveLoad(t, ckptSmall(t)).Validate(ckptSmallShapes); err != nil {
+		t.Fatalf("a valid checkpoint: %v", err)
+	}
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, c := range []struct {
+		name   string
+		tamper func(c *Checkpoint)
+		want   string
+	}{
+		{"NaN weight", func(c *Checkpoint) { c.Params["w"][4] = nan }, "tensor param/w holds NaN at index 4"},
+		{"Inf best weight", func(c *Checkpoint) { c.BestParams["b"][0] = inf }, "tensor best/b holds +Inf"},
+		{"NaN optimizer state", func(c *Checkpoint) { c.Optimizer.Buffers[BufV]["w"][1] = nan }, "tensor opt/v/w holds NaN"},
+		{"transposed weight", func(c *Checkpoint) { c.Shapes["w"] = []int64{3, 2} }, "tensor param/w has shape [3 2]; the student's weight w has shape [2 3]"},
+		{"flattened weight", func(c *Checkpoint) { c.Shapes["w"] = []int64{6} }, "tensor param/w has shape [6]"},
+		{"short weight", func(c *Checkpoint) { c.Params["b"], c.Shapes["b"] = c.Params["b"][:2], []int64{2} }, "tensor param/b has shape [2]"},
+		{"short best weight", func(c *Checkpoint) { c.BestParams["w"] = c.BestParams["w"][:5] }, "tensor best/w has shape [5]"},
+		{"long optimizer state", func(c *Checkpoint) { c.Optimizer.Buffers[BufM]["b"] = make([]float32, 4) }, "tensor opt/m/b has shape [4]"},
+		{"missing weight", func(c *Checkpoint) { delete(c.Params, "b"); delete(c.Shapes, "b") }, "does not hold weight b"},
+		{"unknown weight", func(c *Checkpoint) { c.Params["x"] = []float32{1} }, "tensor param/x is not a trained weight"},
+		{"unknown best weight", func(c *Checkpoint) { c.BestParams["x"] = []float32{1} }, "tensor best/x is not a trained weight"},
+		{"negative epoch", func(c *Checkpoint) { c.Epoch = -1 }, "epoch -1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ck := ckptSmall(t)
+			c.tamper(ck)
+			err := ckptSaveLoad(t, ck).Validate(ckptSmallShapes)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line with %q", err, c.want)
+			}
+		})
+	}
+}
+
+// ckptWriteRaw writes arrays and meta as a checkpoint, with the checksum
+// computed as SaveCheckpoint does: what only a deliberate forger writes.
+func ckptWriteRaw(t testing.TB, path string, arrays map[string]*tensor.Tensor, meta checkpointMeta) {
+	t.Helper()
+	names := slices.Sorted(maps.Keys(arrays))
+	h := ckptHash{sha256.New()}
+	for _, name := range names {
+		if err := h.add(name, arrays[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meta.Format, meta.Version, meta.SHA256 = ckptFormat, CheckpointVersion, hex.EncodeToString(h.h.Sum(nil))
+	js, err := json.Marshal(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := tensor.CreateNPZ(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if err := w.Add(name, arrays[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Add(ckptMeta, tensor.MustNew([]int64{int64(len(js))}, js)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckpointForgedShapes: shapes and dtypes SaveCheckpoint never
+// writes (a 2-D optimizer buffer, a best weight shaped unlike its weight,
+// a float64 weight) are refused even with a matching checksum.
+func TestCheckpointForgedShapes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "checkpoint.npz")
+	w := tensor.MustNew([]int64{2, 3}, []float32{1, 2, 3, 4, 5, 6})
+	for _, c := range []struct {
+		arrays map[string]*tensor.Tensor
+		meta   checkpointMeta
+		want   string
+	}{
+		{map[string]*tensor.Tensor{"param/w": w, "opt/momentum/w": tensor.MustNew([]int64{3, 2}, make([]float32, 6))},
+			checkpointMeta{OptName: "sgd", OptBuffers: []string{"momentum"}}, `array "opt/momentum/w" has shape [3 2]`},
+		{map[string]*tensor.Tensor{"param/w": w, "best/w": tensor.MustNew([]int64{3, 2}, make([]float32, 6))},
+			checkpointMeta{HasBest: true}, `array "best/w" has shape [3 2], its weight [2 3]`},
+		{map[string]*tensor.Tensor{"param/w": tensor.MustNew([]int64{2}, []float64{1, 2})},
+			checkpointMeta{}, `array "param/w" is float64, want float32`},
+	} {
+		ckptWriteRaw(t, path, c.arrays, c.meta)
+		ckptWantLoadError(t, path, c.want)
+	}
+}
+
+// FuzzCheckpoint: reading any bytes as a checkpoint, and validating what
+// loads against a student, never panics; what passes Validate holds
+// finite values of the student's shapes.
+func FuzzCheckpoint(f *testing.F) {
+	dir := f.TempDir()
+	seed := func(c *Checkpoint) []byte {
+		path := filepath.Join(dir, "seed.npz")
+		if err := SaveCheckpoint(path, c); err != nil {
+			f.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	valid := seed(ckptSmall(f))
+	f.Add(valid)
+	f.Add(valid[:len(valid)/2])
+	nan := ckptSmall(f)
+	nan.Params["w"][2] = float32(math.NaN())
+	f.Add(seed(nan))
+	shape := ckptSmall(f)
+	shape.Shapes["w"] = []int64{3, 2}
+	f.Add(seed(shape))
+	path := filepath.Join(dir, "checkpoint.npz") // inputs run one at a time
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadCheckpoint(path)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error on several lines: %q", err)
+			}
+			return
+		}
+		if c.Validate(ckptSmallShapes) != nil {
+			return
+		}
+		for name, shape := range ckptSmallShapes {
+			if !slices.Equal(c.Shapes[name], shape) {
+				t.Fatalf("weight %s validated with shape %v", name, c.Shapes[name])
+			}
+			for _, v := range c.Params[name] {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("weight %s validated holding %v", name, v)
+				}
+			}
+		}
+	})
 }

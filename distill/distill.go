@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -71,6 +70,9 @@ type Eval struct {
 	TeacherAccuracy *float64 `json:"teacher_accuracy,omitempty"`
 	Accuracy        *float64 `json:"accuracy,omitempty"`
 	SQNR            *float64 `json:"sqnr_db,omitempty"`
+	// NonFinite counts the student's output values that are NaN or
+	// infinite.
+	NonFinite int64 `json:"non_finite_outputs,omitempty"`
 }
 
 // Result is what Distill produced and measured.
@@ -182,7 +184,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		if err := os.MkdirAll(opts.CheckpointDir, 0o755); err != nil {
 			return nil, fmt.Errorf("checkpoint directory: %w", err)
 		}
-		ckpt = filepath.Join(opts.CheckpointDir, checkpointFile)
+		ckpt = CheckpointPath(opts.CheckpointDir)
 	}
 	if opts.Resume {
 		if ckpt == "" {
@@ -195,12 +197,11 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		if c.Fingerprint != fp {
 			return nil, fmt.Errorf("checkpoint %s was written for another teacher, student or options; start over without --resume", ckpt)
 		}
+		if err := c.Validate(paramShapes(tg)); err != nil {
+			return nil, fmt.Errorf("checkpoint %s cannot be resumed: %w", ckpt, err)
+		}
 		for _, p := range params {
-			v, ok := c.Params[p.Name]
-			if !ok || len(v) != len(p.Data) {
-				return nil, fmt.Errorf("checkpoint %s does not hold weight %s", ckpt, p.Name)
-			}
-			copy(p.Data, v)
+			copy(p.Data, c.Params[p.Name])
 		}
 		if err := opt.Restore(c.Optimizer); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
@@ -331,10 +332,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		}
 		if ckpt != "" {
 			cp.Params = cloneWeights(current())
-			cp.Shapes = map[string][]int64{}
-			for i, p := range tg.Params {
-				cp.Shapes[p] = tg.Shapes[i]
-			}
+			cp.Shapes = paramShapes(tg)
 			cp.Optimizer = opt.State()
 			if err := SaveCheckpoint(ckpt, cp); err != nil {
 				return nil, err
@@ -420,6 +418,15 @@ func epochLine(r EpochRecord, epochs, n int, d time.Duration) string {
 		s += fmt.Sprintf(", accuracy %.2f%%", *r.EvalAccuracy)
 	}
 	return s
+}
+
+// paramShapes maps each trained weight of tg to its shape.
+func paramShapes(tg *TrainGraph) map[string][]int64 {
+	shapes := make(map[string][]int64, len(tg.Params))
+	for i, p := range tg.Params {
+		shapes[p] = tg.Shapes[i]
+	}
+	return shapes
 }
 
 func cloneWeights(w map[string][]float32) map[string][]float32 {

@@ -154,6 +154,9 @@ func prepare(where string, specs []InputSpec, names map[string]string, labelName
 			return fmt.Errorf("%s: label array %q: %w", where, labelName, err)
 		}
 		ch.labels = tensor.Values[int64](l)
+		if i := slices.IndexFunc(ch.labels, func(v int64) bool { return v < 0 }); i >= 0 {
+			return fmt.Errorf("%s: label array %q, sample %d: label %d is negative; labels are class indices 0, 1, 2, …", where, labelName, ch.rows[i], ch.labels[i])
+		}
 	}
 	return nil
 }

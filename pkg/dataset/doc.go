@@ -35,9 +35,10 @@
 // Memory. Nothing holds a whole dataset. Without shuffling, .npz arrays are
 // streamed row by row from their zip entries: memory is one batch per input
 // plus small read buffers (Fortran-order arrays are the exception: each is
-// loaded whole while its file is read). With shuffling, samples are
-// shuffled within a file and files are visited in shuffled order, so one
-// file's selected rows of every input are in memory at a time. A test-data
+// loaded whole while its file is read). With shuffling, files are visited
+// in shuffled order and samples are shuffled within a file, in windows of
+// consecutive rows of at most 64 MiB (a file up to that size is one
+// window), read one at a time: memory does not grow with the file. A test-data
 // set is read whole (protobuf has no partial reads), one set at a time.
 // Open reads only .npz headers to validate and count samples, but reads
 // each test-data set once to do the same.

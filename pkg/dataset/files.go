@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/infer-ml/infer/internal/inputfile"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 	"google.golang.org/protobuf/proto"
@@ -28,6 +29,9 @@ type part interface {
 	names() map[string]string
 	// labelName is the label array's name, "" without labels.
 	labelName() string
+	// rowBytes is the stored size of one sample: a row of every input
+	// array and of the labels.
+	rowBytes() int64
 	// open starts reading at row lo.
 	open(lo int) (partReader, error)
 }
@@ -41,6 +45,7 @@ type partReader interface {
 
 // chunk is a run of rows from one part.
 type chunk struct {
+	from      part
 	inputs    map[string]*tensor.Tensor
 	rawLabels *tensor.Tensor
 	labels    []int64
@@ -196,11 +201,16 @@ func (s *fileSource) Next() (*Batch, error) {
 		} else if sameRowShapes(first, pt) != nil {
 			break // arrays of different shapes cannot share a batch
 		}
-		k := min(want-got, s.cur.remaining())
+		ready, err := s.cur.ready()
+		if err != nil {
+			return s.fail(err)
+		}
+		k := min(want-got, ready)
 		ch, err := s.cur.take(k)
 		if err != nil {
 			return s.fail(err)
 		}
+		ch.from = pt
 		if err := prepare(pt.where(), s.feed.specs, pt.names(), pt.labelName(), &ch, s.opts.AllowNonFinite); err != nil {
 			return s.fail(err)
 		}
@@ -253,8 +263,40 @@ func (s *fileSource) assemble(chunks []chunk, n int) (*Batch, error) {
 		for _, ch := range chunks {
 			b.Labels = append(b.Labels, ch.labels...)
 		}
+		b.labelRef = labelRefs(chunks)
 	}
 	return b, nil
+}
+
+// labelRefs names where each label of a batch made of chunks was read,
+// keeping only names and row numbers, not the chunks' data.
+func labelRefs(chunks []chunk) func(i int) string {
+	type run struct {
+		where, array string
+		rows         []int
+	}
+	runs := make([]run, len(chunks))
+	for j, ch := range chunks {
+		runs[j] = run{ch.from.where(), ch.from.labelName(), ch.rows}
+	}
+	return func(i int) string {
+		for _, r := range runs {
+			if i < len(r.rows) {
+				return fmt.Sprintf("%s: label array %q, sample %d", r.where, r.array, r.rows[i])
+			}
+			i -= len(r.rows)
+		}
+		return fmt.Sprintf("sample %d past the batch", i)
+	}
+}
+
+// LabelSource names where the label of the batch's i-th sample was read
+// (file, label array and sample number in the file), for messages.
+func (b *Batch) LabelSource(i int) string {
+	if b.labelRef == nil {
+		return fmt.Sprintf("sample %d", b.Index+i)
+	}
+	return b.labelRef(i)
 }
 
 // addValues adds the inputs given a value, sized like the stored inputs
@@ -305,35 +347,67 @@ func (s *fileSource) advance() error {
 	}
 	c := &cursor{p: pt, r: r, lo: lo, hi: hi}
 	if s.opts.Shuffle {
-		in, labels, err := r.read(hi - lo)
-		if err != nil {
-			r.close()
-			return err
+		c.shuffle = s.rng(1 + i)
+		c.window = hi - lo
+		if b := pt.rowBytes(); b > 0 {
+			c.window = int(min(int64(c.window), max(shuffleWindow/b, 1)))
 		}
-		c.all, c.allLabels = in, labels
-		c.perm = s.rng(1 + i).Perm(hi - lo)
 	}
 	s.cur = c
 	return nil
 }
 
+// shuffleWindow bounds the bytes of one part held at a time to shuffle
+// its rows: a part larger than this (a real one, or a zip bomb of zeros)
+// is shuffled in consecutive windows of rows, read one after the other,
+// so memory does not grow with the file.
+const shuffleWindow = 64 << 20
+
 // cursor reads the selected rows [lo, hi) of one part, in order or, when
-// perm is set, in perm's order from rows loaded up front.
+// shuffle is set, window by window, each window's rows in a random order.
 type cursor struct {
-	p         part
-	r         partReader
-	lo, hi    int
-	pos       int
+	p      part
+	r      partReader
+	lo, hi int
+	pos    int
+
+	shuffle   *rand.Rand
+	window    int // rows per shuffle window
+	base      int // first row of the loaded window, counted from lo
 	perm      []int
+	wpos      int // rows of perm taken
 	all       map[string]*tensor.Tensor
 	allLabels *tensor.Tensor
 }
 
 func (c *cursor) remaining() int { return c.hi - c.lo - c.pos }
 
+// ready returns how many rows take can deliver now: the rest of the
+// part, or when shuffling the rest of the window, loading the next
+// window when the current one is used up.
+func (c *cursor) ready() (int, error) {
+	if c.shuffle == nil {
+		return c.remaining(), nil
+	}
+	if c.wpos < len(c.perm) {
+		return len(c.perm) - c.wpos, nil
+	}
+	c.base += len(c.perm)
+	n := min(c.window, c.remaining())
+	c.all, c.allLabels = nil, nil
+	in, labels, err := c.r.read(n)
+	if err != nil {
+		return 0, err
+	}
+	c.all, c.allLabels = in, labels
+	c.perm, c.wpos = c.shuffle.Perm(n), 0
+	return n, nil
+}
+
+// take returns the next k rows; k must not exceed what ready returned.
 func (c *cursor) take(k int) (chunk, error) {
 	ch := chunk{rows: make([]int, k)}
-	if c.perm == nil {
+	if c.shuffle == nil {
 		in, labels, err := c.r.read(k)
 		if err != nil {
 			return ch, err
@@ -345,9 +419,9 @@ func (c *cursor) take(k int) (chunk, error) {
 		c.pos += k
 		return ch, nil
 	}
-	idx := c.perm[c.pos : c.pos+k]
+	idx := c.perm[c.wpos : c.wpos+k]
 	for i, r := range idx {
-		ch.rows[i] = c.lo + r
+		ch.rows[i] = c.lo + c.base + r
 	}
 	ch.inputs = map[string]*tensor.Tensor{}
 	for name, t := range c.all {
@@ -365,6 +439,7 @@ func (c *cursor) take(k int) (chunk, error) {
 		ch.rawLabels = rows
 	}
 	c.pos += k
+	c.wpos += k
 	return ch, nil
 }
 
@@ -495,6 +570,24 @@ func (p *npzPart) where() string            { return p.file }
 func (p *npzPart) samples() int             { return p.n }
 func (p *npzPart) names() map[string]string { return p.nameOf }
 func (p *npzPart) labelName() string        { return p.label }
+func (p *npzPart) rowBytes() int64 {
+	var n int64
+	for _, h := range p.heads {
+		n += rowSize(h.DType, h.Shape)
+	}
+	return n
+}
+
+// rowSize is the byte size of one row (a slice along the first axis) of
+// an array of the given type and shape.
+func rowSize(d tensor.DType, shape []int64) int64 {
+	n := int64(d.Bits())
+	for _, s := range shape[1:] {
+		n *= s
+	}
+	return (n + 7) / 8
+}
+
 func (p *npzPart) rowShapes() map[string][]int64 {
 	out := map[string][]int64{}
 	for name, h := range p.heads {
@@ -602,6 +695,7 @@ type testPart struct {
 	axis   []int // batch axis of each, -1 when unbatched
 	number []int // model input number of each (its K in input_K.pb)
 	n      int
+	size   int64 // bytes per sample
 	shapes map[string][]int64
 	nameOf map[string]string
 }
@@ -651,6 +745,7 @@ func inspectTestSet(dir string, f feed) (*testPart, error) {
 		infos[k] = arrayInfo{name: p.nameOf[s.Name], dtype: ts[s.Name].DType(), shape: ts[s.Name].Shape()}
 		if len(ts[s.Name].Shape()) > 0 {
 			p.shapes[s.Name] = ts[s.Name].Shape()[1:]
+			p.size += rowSize(ts[s.Name].DType(), ts[s.Name].Shape())
 		}
 	}
 	if p.n, err = checkArrays(dir, f, infos, nil); err != nil {
@@ -700,8 +795,11 @@ func (p *testPart) load() (map[string]*tensor.Tensor, error) {
 
 // readTensorFile reads one serialized TensorProto.
 func readTensorFile(path string) (*tensor.Tensor, string, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.ReadFile(path)
 	if err != nil {
+		if nr := (*inputfile.NotRegularError)(nil); errors.As(err, &nr) {
+			return nil, "", err
+		}
 		return nil, "", fmt.Errorf("%s: %w", path, errors.Unwrap(err))
 	}
 	var tp onnxpb.TensorProto
@@ -720,6 +818,7 @@ func (p *testPart) samples() int                  { return p.n }
 func (p *testPart) names() map[string]string      { return p.nameOf }
 func (p *testPart) labelName() string             { return "" }
 func (p *testPart) rowShapes() map[string][]int64 { return p.shapes }
+func (p *testPart) rowBytes() int64               { return p.size }
 
 func (p *testPart) open(lo int) (partReader, error) {
 	ts, err := p.load()

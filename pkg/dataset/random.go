@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/infer-ml/infer/pkg/tensor"
@@ -119,6 +122,9 @@ func (r *randomSource) generate(input int, s InputSpec, samples []int) (*tensor.
 	if axis >= 0 {
 		shape[axis] = int64(len(samples))
 	}
+	if err := fitsMemory(s.DType, shape); err != nil {
+		return nil, err
+	}
 	if v, ok := r.opts.Values[s.Name]; ok {
 		return Constant(s.DType, shape, v)
 	}
@@ -217,6 +223,77 @@ func Constant(d tensor.DType, shape []int64, v float64) (*tensor.Tensor, error) 
 		return nil, err
 	}
 	return tensor.CastStrict(t, d)
+}
+
+// fallbackAvailable is the memory taken to be available where
+// /proc/meminfo does not say: 8 GiB.
+const fallbackAvailable = 8 << 30
+
+// fitsMemory returns an error, naming the shape, the bytes needed and the
+// bytes available, when generating a d tensor of shape needs more memory
+// than the machine has available (see availableMemory). Generation holds
+// 8 bytes per element (float64 or int64) besides the tensor itself. A
+// shape such as 1x3x100000x100000 crashed the process out of memory.
+func fitsMemory(d tensor.DType, shape []int64) error {
+	need, ok := generationBytes(d, shape)
+	avail := availableMemory()
+	if ok && need <= avail {
+		return nil
+	}
+	needs := "more than 2^64"
+	if ok {
+		needs = strconv.FormatUint(need, 10)
+	}
+	return fmt.Errorf("shape %v needs %s bytes to generate as %s, more than the %d bytes of memory available", shape, needs, d, avail)
+}
+
+// generationBytes is the memory generating a d tensor of shape takes;
+// ok is false when it does not fit in a uint64.
+func generationBytes(d tensor.DType, shape []int64) (need uint64, ok bool) {
+	n := uint64(8 + max(d.Bits()/8, 1))
+	for _, dim := range shape {
+		hi, lo := bits.Mul64(n, uint64(max(dim, 0)))
+		if hi != 0 {
+			return 0, false
+		}
+		n = lo
+	}
+	return n, true
+}
+
+// availableMemory is MemAvailable from /proc/meminfo in bytes, else
+// fallbackAvailable.
+func availableMemory() uint64 {
+	avail := uint64(fallbackAvailable)
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 3 && f[0] == "MemAvailable:" && f[2] == "kB" {
+				if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+					avail = kb << 10
+				}
+			}
+		}
+	}
+	// In a container the cgroup's limit binds before the machine's memory.
+	if limit, ok := cgroupValue("memory.max"); ok {
+		used, _ := cgroupValue("memory.current")
+		if used < limit && limit-used < avail {
+			avail = limit - used
+		}
+	}
+	return avail
+}
+
+// cgroupValue reads a number from the process's cgroup v2 folder ("max"
+// and absent files are not numbers).
+func cgroupValue(name string) (uint64, bool) {
+	b, err := os.ReadFile("/sys/fs/cgroup/" + name)
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v, err == nil
 }
 
 // intTop returns an integer type's largest value plus one, capped at the

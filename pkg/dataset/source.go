@@ -23,6 +23,8 @@ type Batch struct {
 	Index int
 	// N is the number of samples.
 	N int
+	// labelRef says where sample i's label was read (see LabelSource).
+	labelRef func(i int) string
 }
 
 // Source delivers batches. It is not safe for concurrent use.
@@ -109,7 +111,12 @@ func (o Options) check() error {
 
 // Open returns a Source for spec: an .npz file, a folder of .npz files, an
 // ONNX test-data folder, or "random" (see the package comment). specs are
-// the model inputs, as SpecsFromGraph returns them. Open reads headers (and
+// the model inputs, as SpecsFromGraph or FeedSpecsFromGraph return them:
+// an input marked Default is fed only when the data holds an array for it
+// or Options.Values gives it a value, and keeps its default otherwise. A
+// model whose every input keeps its default runs on them: each sample is
+// one run (batches of one), and random data has RandomSamples of them.
+// Open reads headers (and
 // test-data sets) to validate the data against specs and count samples.
 // It returns an error, naming the file, array and model input concerned,
 // when the data cannot be read or does not fit the model: a missing input
@@ -120,6 +127,13 @@ func Open(spec string, specs []InputSpec, opts Options) (Source, error) {
 	general := func(err error) error { return fmt.Errorf("data %s: %w", spec, err) }
 	if err := opts.check(); err != nil {
 		return nil, general(err)
+	}
+	if len(specs) == 0 {
+		return nil, general(errors.New("the model has no inputs to feed"))
+	}
+	all := specs
+	if specs = heldSpecs(spec, specs, opts.Values); len(specs) == 0 && spec != "random" {
+		return nil, general(fmt.Errorf("it holds no array for any model input (%s, each with a default value); --data random runs the model on its defaults", specNames(all)))
 	}
 	if err := checkSpecs(specs, opts); err != nil {
 		return nil, general(err)
@@ -158,9 +172,6 @@ func Open(spec string, specs []InputSpec, opts Options) (Source, error) {
 }
 
 func checkSpecs(specs []InputSpec, opts Options) error {
-	if len(specs) == 0 {
-		return errors.New("the model has no inputs to feed")
-	}
 	seen := map[string]bool{}
 	for _, s := range specs {
 		if seen[s.Name] {
@@ -227,6 +238,13 @@ type plan struct {
 // there an unbatched input without a given value makes batches of one.
 func planBatches(specs []InputSpec, opts Options, random bool) (plan, error) {
 	l := LayoutOf(specs)
+	if len(specs) == 0 {
+		// Every input keeps its default value: one run is one sample.
+		if opts.BatchSize > 1 {
+			return plan{}, fmt.Errorf("batch size %d does not fit: every model input keeps its default value, so each sample is one run", opts.BatchSize)
+		}
+		return plan{batch: 1, fixed: true, layout: l}, nil
+	}
 	fixed, by, what := l.Fixed, l.FixedBy, ""
 	if fixed > 0 {
 		what = fmt.Sprintf("has a fixed batch dimension of %d", fixed)

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,13 +24,63 @@ type InputSpec struct {
 	// DimParams holds each dimension's symbolic name, "" if none; it has
 	// the length of Shape.
 	DimParams []string
+	// Default marks an input the model gives a default value: an
+	// initializer of the same name (allowed since IR 4). Only
+	// FeedSpecsFromGraph returns such inputs.
+	Default bool
 }
 
 // SpecsFromGraph returns the graph inputs that are not initializers, in
-// graph order. Inputs that are not tensors (sequences, maps) get DType
-// Undefined, which Open rejects with an error naming them. A nil graph has
-// no inputs.
+// graph order: those that must be fed. Inputs that are not tensors
+// (sequences, maps) get DType Undefined, which Open rejects with an error
+// naming them. A nil graph has no inputs.
 func SpecsFromGraph(g *onnxpb.GraphProto) []InputSpec {
+	defaults := defaultedNames(g)
+	var specs []InputSpec
+	for _, vi := range g.GetInput() {
+		if !defaults[vi.GetName()] {
+			specs = append(specs, specOf(vi))
+		}
+	}
+	return specs
+}
+
+// FeedSpecsFromGraph returns what data may feed: SpecsFromGraph's inputs,
+// then, marked Default, the graph inputs that are also initializers (an
+// initializer is an input's default value since IR 4), in graph order.
+// Open feeds a Default input only from data that holds an array for it
+// or from Options.Values, and leaves it to its default otherwise; an IR 3
+// model, which lists every weight as an input, thus feeds only what the
+// data names.
+func FeedSpecsFromGraph(g *onnxpb.GraphProto) []InputSpec {
+	specs := SpecsFromGraph(g)
+	defaults := defaultedNames(g)
+	for _, vi := range g.GetInput() {
+		if defaults[vi.GetName()] {
+			spec := specOf(vi)
+			spec.Default = true
+			specs = append(specs, spec)
+		}
+	}
+	return specs
+}
+
+// FedDefaults returns the names of g's inputs with a default value that
+// the data named by data would feed (see FeedSpecsFromGraph), in graph
+// order: those it holds an array for, and those given a value.
+func FedDefaults(data string, g *onnxpb.GraphProto, values map[string]float64) []string {
+	var names []string
+	for _, s := range heldSpecs(data, FeedSpecsFromGraph(g), values) {
+		if s.Default {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// defaultedNames returns the names of g's initializers, dense and sparse:
+// a graph input of one of those names has a default value.
+func defaultedNames(g *onnxpb.GraphProto) map[string]bool {
 	inits := map[string]bool{}
 	for _, t := range g.GetInitializer() {
 		inits[t.GetName()] = true
@@ -35,33 +88,84 @@ func SpecsFromGraph(g *onnxpb.GraphProto) []InputSpec {
 	for _, s := range g.GetSparseInitializer() {
 		inits[s.GetValues().GetName()] = true
 	}
-	var specs []InputSpec
-	for _, vi := range g.GetInput() {
-		if inits[vi.GetName()] {
-			continue
-		}
-		spec := InputSpec{Name: vi.GetName()}
-		if tt := vi.GetType().GetTensorType(); tt != nil {
-			spec.DType = tensor.DType(tt.GetElemType())
-			if sh := tt.GetShape(); sh != nil {
-				spec.Shape = make([]int64, len(sh.GetDim()))
-				spec.DimParams = make([]string, len(sh.GetDim()))
-				for i, d := range sh.GetDim() {
-					spec.Shape[i] = -1
-					switch v := d.GetValue().(type) {
-					case *onnxpb.TensorShapeProto_Dimension_DimValue:
-						if v.DimValue >= 0 {
-							spec.Shape[i] = v.DimValue
-						}
-					case *onnxpb.TensorShapeProto_Dimension_DimParam:
-						spec.DimParams[i] = v.DimParam
-					}
+	return inits
+}
+
+// specOf describes one graph input.
+func specOf(vi *onnxpb.ValueInfoProto) InputSpec {
+	spec := InputSpec{Name: vi.GetName()}
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return spec
+	}
+	spec.DType = tensor.DType(tt.GetElemType())
+	if sh := tt.GetShape(); sh != nil {
+		spec.Shape = make([]int64, len(sh.GetDim()))
+		spec.DimParams = make([]string, len(sh.GetDim()))
+		for i, d := range sh.GetDim() {
+			spec.Shape[i] = -1
+			switch v := d.GetValue().(type) {
+			case *onnxpb.TensorShapeProto_Dimension_DimValue:
+				if v.DimValue >= 0 {
+					spec.Shape[i] = v.DimValue
 				}
+			case *onnxpb.TensorShapeProto_Dimension_DimParam:
+				spec.DimParams[i] = v.DimParam
 			}
 		}
-		specs = append(specs, spec)
 	}
-	return specs
+	return spec
+}
+
+// heldSpecs returns specs without the Default inputs that the data named
+// by data does not feed. An .npz file, or a folder's first .npz file in
+// name order (every file holds the same arrays), feeds those it has an
+// array for; inputs given a value are fed whatever the data. Random data
+// draws no Default input, and ONNX test-data folders (whose input_K files
+// number the required inputs) hold none.
+func heldSpecs(data string, specs []InputSpec, values map[string]float64) []InputSpec {
+	var z *tensor.NPZ
+	hasDefault := slices.ContainsFunc(specs, func(s InputSpec) bool { return s.Default })
+	if file := firstNPZ(data); hasDefault && file != "" {
+		if opened, err := tensor.OpenNPZ(file); err == nil {
+			z = opened
+			defer z.Close()
+		}
+	}
+	out := specs[:0:0]
+	for _, s := range specs {
+		_, valued := values[s.Name]
+		if !s.Default || valued || (z != nil && z.Has(s.Name)) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// firstNPZ returns data when it names an .npz file, the first .npz file
+// in name order when it is a folder, else "". Open reports what is wrong
+// with the data later; tensor.OpenNPZ opens no FIFO.
+func firstNPZ(data string) string {
+	st, err := os.Stat(data)
+	switch {
+	case data == "random" || err != nil:
+		return ""
+	case !st.IsDir():
+		if strings.EqualFold(filepath.Ext(data), ".npz") {
+			return data
+		}
+		return ""
+	}
+	entries, err := os.ReadDir(data)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries { // ReadDir sorts by name, as partsOfDir does
+		if !e.IsDir() && strings.EqualFold(filepath.Ext(e.Name()), ".npz") {
+			return filepath.Join(data, e.Name())
+		}
+	}
+	return ""
 }
 
 // String formats the shape as "[N 3 224 224]", naming dynamic dimensions

@@ -102,6 +102,9 @@ func run(ref, cand *ort.Session, src dataset.Source, opts Options) (*Result, err
 		}
 		for _, n := range names {
 			if err := stats[n].compare(ro[n], co[n], b.N, b.Labels); err != nil {
+				if le := (*LabelError)(nil); errors.As(err, &le) {
+					le.Where = b.LabelSource(le.Sample)
+				}
 				return nil, err
 			}
 		}

@@ -41,9 +41,27 @@ type OutputStats struct {
 	NonFinite   int64 `json:"non_finite,omitempty"`
 }
 
+// LabelError is the error for a label that is not a class index of a
+// classifier's output: negative, or not below its number of classes. Such
+// a label would count as wrong for every model, hiding a broken one.
+type LabelError struct {
+	// Where names the sample: "sample I" of the batch given to Add, or
+	// where the label was read (see dataset.Batch.LabelSource).
+	Where   string
+	Sample  int // in the batch given to Add
+	Label   int64
+	Output  string
+	Classes int
+}
+
+func (e *LabelError) Error() string {
+	return fmt.Sprintf("%s: label %d is not a class of output %q, which has %d (0..%d)", e.Where, e.Label, e.Output, e.Classes, e.Classes-1)
+}
+
 // Add compares one batch of an output: ref and cand hold n samples of
 // equal size each, labels holds n labels or is nil. It returns an error if
-// the lengths disagree.
+// the lengths disagree, or a *LabelError, before counting anything, if the
+// output is class-shaped and a label is not one of its classes.
 func (s *OutputStats) Add(ref, cand []float64, n int, classes int, labels []int64) error {
 	if len(ref) != len(cand) {
 		return fmt.Errorf("output %q: reference has %d values, candidate %d", s.Name, len(ref), len(cand))
@@ -55,6 +73,13 @@ func (s *OutputStats) Add(ref, cand []float64, n int, classes int, labels []int6
 		return fmt.Errorf("output %q: %d labels for %d samples", s.Name, len(labels), n)
 	}
 	per := len(ref) / n
+	if classes > 1 && per == classes {
+		for i, l := range labels {
+			if l < 0 || l >= int64(classes) {
+				return &LabelError{Where: fmt.Sprintf("sample %d", i), Sample: i, Label: l, Output: s.Name, Classes: classes}
+			}
+		}
+	}
 	for i := 0; i < n; i++ {
 		r, c := ref[i*per:(i+1)*per], cand[i*per:(i+1)*per]
 		var dot, nr, nc float64

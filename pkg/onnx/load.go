@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/infer-ml/infer/internal/inputfile"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -59,15 +60,16 @@ type Model struct {
 	SHA256 string
 }
 
-// Load reads a model from path. It returns an error if the file is larger
-// than the limit, is not an ONNX model, or has external data that is
-// missing, outside the model's folder, or inconsistent with its tensor.
+// Load reads a model from path. It returns an error if the file is not a
+// regular file (a FIFO would block), is larger than the limit, is not an
+// ONNX model, or has external data that is missing, outside the model's
+// folder, not a regular file, or inconsistent with its tensor.
 func Load(path string, opts LoadOptions) (*Model, error) {
 	max := opts.MaxModelBytes
 	if max <= 0 {
 		max = DefaultMaxModelBytes
 	}
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +77,6 @@ func Load(path string, opts LoadOptions) (*Model, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not a model file", path)
 	}
 	if st.Size() > max {
 		return nil, fmt.Errorf("%s is %s, over the %s model file limit", path, humanBytes(st.Size()), humanBytes(max))
@@ -222,7 +221,7 @@ func resolveExternal(model *Model, dir string, opts LoadOptions) error {
 			f.Close()
 		}
 	}()
-	err := Tensors(model.Proto, func(t *onnxpb.TensorProto, where string) error {
+	err := TensorsAt(model.Proto, func(t *onnxpb.TensorProto, where *Location) error {
 		if err := checkInline(t); err != nil {
 			return fmt.Errorf("%w: tensor %q (%s): %v", ErrInvalidModel, t.GetName(), where, err)
 		}
@@ -337,13 +336,9 @@ func (r *resolver) open(loc string) (*os.File, error) {
 	if rel, err := filepath.Rel(r.realDir, real); err != nil || !filepath.IsLocal(rel) {
 		return nil, fmt.Errorf("%w: external data location %q is a link that leaves the model's folder", ErrInvalidModel, loc)
 	}
-	f, err := os.Open(real)
+	f, err := inputfile.Open(real)
 	if err != nil {
-		return nil, err
-	}
-	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%w: external data %s is not a regular file", ErrInvalidModel, loc)
+		return nil, fmt.Errorf("external data %q: %w", loc, err)
 	}
 	r.files[loc] = f
 	r.order = append(r.order, loc)

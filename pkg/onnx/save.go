@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/infer-ml/infer/pkg/atomicfile"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 )
 
@@ -39,12 +40,15 @@ type SaveResult struct {
 	ExternalSize int64
 }
 
-// ErrExists is returned when the output exists and Force is not set.
-var ErrExists = errors.New("output exists (use --force to replace it)")
+// ErrExists is returned, wrapped with the path, when the output exists and
+// Force is not set.
+var ErrExists = atomicfile.ErrExists
 
-// Save writes m to path atomically. It refuses to write over an input or,
-// without Force, over an existing file. Tensors are moved to external data
-// as SaveOptions says; m is left as it was.
+// Save writes m to path atomically (see package atomicfile: a symbolic
+// link is written through, a device or FIFO is written in place). It
+// refuses to write over an input or, without Force, over an existing
+// regular file, also when one appears while Save runs. Tensors are moved
+// to external data as SaveOptions says; m is left as it was.
 func Save(m *onnxpb.ModelProto, path string, opts SaveOptions) (*SaveResult, error) {
 	if err := checkTarget(path, opts); err != nil {
 		return nil, err
@@ -61,7 +65,7 @@ func Save(m *onnxpb.ModelProto, path string, opts SaveOptions) (*SaveResult, err
 			restore[i]()
 		}
 	}()
-	var dataTmp *os.File
+	var dataTmp *atomicfile.File
 	dataName := opts.ExternalName
 	if dataName == "" {
 		dataName = filepath.Base(path) + ".data"
@@ -71,6 +75,9 @@ func Save(m *onnxpb.ModelProto, path string, opts SaveOptions) (*SaveResult, err
 	}
 	dataPath := filepath.Join(dir, dataName)
 	if threshold > 0 {
+		if atomicfile.Special(path) {
+			return nil, fmt.Errorf("%s is not a regular file; a model with external data must be written to one", path)
+		}
 		if err := checkTarget(dataPath, opts); err != nil {
 			return nil, err
 		}
@@ -80,7 +87,7 @@ func Save(m *onnxpb.ModelProto, path string, opts SaveOptions) (*SaveResult, err
 				return nil
 			}
 			if dataTmp == nil {
-				f, err := os.CreateTemp(dir, "."+dataName+".tmp*")
+				f, err := atomicfile.Create(dataPath, opts.Force)
 				if err != nil {
 					return err
 				}
@@ -110,8 +117,7 @@ func Save(m *onnxpb.ModelProto, path string, opts SaveOptions) (*SaveResult, err
 		})
 		if err != nil {
 			if dataTmp != nil {
-				dataTmp.Close()
-				os.Remove(dataTmp.Name())
+				dataTmp.Abort()
 			}
 			return nil, fmt.Errorf("write external data: %w", err)
 		}
@@ -125,12 +131,12 @@ func Save(m *onnxpb.ModelProto, path string, opts SaveOptions) (*SaveResult, err
 		return nil, fmt.Errorf("serialize model: %w", err)
 	}
 	if dataTmp != nil {
-		if err := finish(dataTmp, dataPath); err != nil {
+		if err := dataTmp.Commit(); err != nil {
 			return nil, err
 		}
 		res.ExternalPath = dataPath
 	}
-	if err := WriteFileAtomic(path, b); err != nil {
+	if err := atomicfile.WriteFile(path, b, opts.Force); err != nil {
 		return nil, err
 	}
 	res.Bytes = int64(len(b))
@@ -154,60 +160,22 @@ func checkTarget(path string, opts SaveOptions) error {
 	if st.IsDir() {
 		return fmt.Errorf("%s is a directory", path)
 	}
-	if !opts.Force {
-		return fmt.Errorf("%s: %w", path, ErrExists)
+	// A device or FIFO is written in place: nothing is replaced.
+	if !opts.Force && st.Mode().IsRegular() {
+		return fmt.Errorf("%s %w", path, ErrExists)
 	}
 	return nil
 }
 
 // WriteFileAtomic writes b to path through a synced temporary file in the
 // same folder and a rename, so readers see the old file or the new one,
-// never half of one.
+// never half of one. It replaces an existing regular file; see
+// atomicfile.WriteFile for links, devices and FIFOs.
 func WriteFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	return finish(f, path)
+	return atomicfile.WriteFile(path, b, true)
 }
 
-// WriteAtomic streams what write produces to path atomically.
+// WriteAtomic streams what write produces to path as WriteFileAtomic does.
 func WriteAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	return finish(f, path)
-}
-
-func finish(f *os.File, path string) error {
-	name := f.Name()
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(name)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return err
-	}
-	if err := os.Chmod(name, 0o644); err != nil {
-		os.Remove(name)
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, true, write)
 }

@@ -29,6 +29,10 @@ type Prepared struct {
 // Prepare converts inputs once and runs the model once to learn the output
 // shapes; the outputs of that run become the buffers later runs write into.
 func (s *Session) Prepare(inputs map[string]*tensor.Tensor) (*Prepared, error) {
+	s, err := s.sessionFor(inputs)
+	if err != nil {
+		return nil, err
+	}
 	ins, err := s.inputValues(inputs)
 	if err != nil {
 		destroyAll(ins)

@@ -3,7 +3,9 @@ package ort
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -102,40 +104,74 @@ type Session struct {
 	// dummyInput: the model has no inputs and was given an unused one,
 	// because onnxruntime_go cannot run a session without inputs.
 	dummyInput bool
+	// load reads the model again, opts are the options it started with:
+	// a variant that takes inputs with a default value is made from them.
+	load loader
+	opts Options
+	// mu guards variants: sessions that also take the defaulted inputs
+	// (initializers that are graph inputs) a Run fed, by their names.
+	mu       sync.Mutex
+	variants map[string]*Session
 }
+
+// loader returns the model a session is made from: parsed, and as the
+// serialized bytes or the file ONNX Runtime reads (nil and "" when it
+// must serialize the parsed model itself).
+type loader func() (m *onnxpb.ModelProto, raw []byte, path string, err error)
 
 // NewSession builds a session from serialized model bytes. Models whose
 // weights live in external data files must be loaded with pkg/onnx first
 // (which inlines them) or opened with NewSessionFromFile.
 func NewSession(model []byte, opts Options) (*Session, error) {
-	var m onnxpb.ModelProto
-	if err := proto.Unmarshal(model, &m); err != nil {
-		return nil, fmt.Errorf("parse model: %w", err)
-	}
-	return newSession(&m, model, "", opts)
+	return open(func() (*onnxpb.ModelProto, []byte, string, error) {
+		var m onnxpb.ModelProto
+		if err := proto.Unmarshal(model, &m); err != nil {
+			return nil, nil, "", fmt.Errorf("parse model: %w", err)
+		}
+		return &m, model, "", nil
+	}, opts, nil)
 }
 
-// NewSessionFromModel builds a session from a parsed model.
+// NewSessionFromModel builds a session from a parsed model. A Run that
+// feeds an input with a default value reads m again (see Run), so m must
+// not change while the session is open.
 func NewSessionFromModel(m *onnxpb.ModelProto, opts Options) (*Session, error) {
-	return newSession(m, nil, "", opts)
+	return open(func() (*onnxpb.ModelProto, []byte, string, error) { return m, nil, "", nil }, opts, nil)
 }
 
 // NewSessionFromFile builds a session from a model file; ONNX Runtime reads
 // the file itself, so external data next to it is found and models over
 // 2 GiB work.
 func NewSessionFromFile(path string, opts Options) (*Session, error) {
-	b, err := os.ReadFile(path)
+	return open(func() (*onnxpb.ModelProto, []byte, string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		var m onnxpb.ModelProto
+		if err := proto.Unmarshal(b, &m); err != nil {
+			return nil, nil, "", fmt.Errorf("parse %s: %w", path, err)
+		}
+		return &m, nil, path, nil
+	}, opts, nil)
+}
+
+// open builds a session from the model load returns that also takes the
+// defaulted inputs named in fed (see Run).
+func open(load loader, opts Options, fed []string) (*Session, error) {
+	m, raw, path, err := load()
 	if err != nil {
 		return nil, err
 	}
-	var m onnxpb.ModelProto
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+	s, err := newSession(m, raw, path, opts, fed)
+	if err != nil {
+		return nil, err
 	}
-	return newSession(&m, nil, path, opts)
+	s.load, s.opts = load, opts
+	return s, nil
 }
 
-func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*Session, error) {
+func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed []string) (*Session, error) {
 	if _, ok := Loaded(); !ok {
 		if _, err := Init(""); err != nil {
 			return nil, err
@@ -145,7 +181,14 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options) (*S
 	if g == nil {
 		return nil, fmt.Errorf("model has no graph")
 	}
-	s := &Session{inputs: graphInputs(g)}
+	inputs, err := graphInputs(g, fed)
+	if err != nil {
+		return nil, err
+	}
+	if len(fed) > 0 && m.GetIrVersion() < 4 {
+		return nil, fmt.Errorf("%q is a weight of this IR %d model, not an input that can be fed (initializers are default values only from IR 4)", fed[0], m.GetIrVersion())
+	}
+	s := &Session{inputs: inputs}
 	// Work on a copy only when the graph must change.
 	needEdit := len(opts.ExtraOutputs) > 0 || len(s.inputs) == 0
 	for _, in := range s.inputs {
@@ -282,14 +325,61 @@ func (s *Session) Inputs() []ValueInfo { return s.inputs }
 // Outputs describes the outputs Run returns: graph outputs, then extras.
 func (s *Session) Outputs() []ValueInfo { return s.outputs }
 
-// Close releases the session.
+// Close releases the session and its variants.
 func (s *Session) Close() error {
-	if s.sess == nil {
-		return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	for _, v := range s.variants {
+		if verr := v.Close(); err == nil {
+			err = verr
+		}
 	}
-	err := s.sess.Destroy()
+	s.variants = nil
+	if s.sess == nil {
+		return err
+	}
+	if derr := s.sess.Destroy(); err == nil {
+		err = derr
+	}
 	s.sess = nil
 	return err
+}
+
+// sessionFor returns the session that takes inputs: s, or when inputs
+// name values s does not take (graph inputs with a default value, i.e.
+// initializers of the same name, that ONNX Runtime lets a caller
+// override), a variant made once for those names and kept until Close.
+// Names that are no input at all are an error, as in inputValues.
+func (s *Session) sessionFor(inputs map[string]*tensor.Tensor) (*Session, error) {
+	if len(inputs) <= len(s.inputs) || s.load == nil {
+		return s, nil
+	}
+	var extra []string
+	for name := range inputs {
+		if !s.hasInput(name) {
+			extra = append(extra, name)
+		}
+	}
+	slices.Sort(extra)
+	key := strings.Join(extra, "\x00")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.variants[key]; ok {
+		return v, nil
+	}
+	opts := s.opts
+	opts.Providers = []Provider{s.Provider} // the one that started
+	opts.OptimizedModelPath = ""            // s saved it already
+	v, err := open(s.load, opts, extra)
+	if err != nil {
+		return nil, err
+	}
+	if s.variants == nil {
+		s.variants = map[string]*Session{}
+	}
+	s.variants[key] = v
+	return v, nil
 }
 
 // inputValues checks inputs against the model and converts them; the
@@ -349,11 +439,19 @@ func (s *Session) inputValues(inputs map[string]*tensor.Tensor) ([]ortgo.Value, 
 
 // Run feeds inputs (by model input name) and returns every output by name.
 // It returns an error naming the input when one is missing, unexpected, or
-// of the wrong element type or rank. Input data is passed to ONNX Runtime
+// of the wrong element type or rank. Inputs may also override graph
+// inputs with a default value (initializers of the same name, IR 4 and
+// later): the first Run that feeds a set of them builds, once, a variant
+// of the session that takes them, on the same provider. A Run that feeds
+// only Inputs uses the session as built. Input data is passed to ONNX Runtime
 // without a copy: the rare operator that writes into its inputs (training-
 // mode BatchNormalization's running statistics) changes the caller's
 // tensors.
 func (s *Session) Run(inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	s, err := s.sessionFor(inputs)
+	if err != nil {
+		return nil, err
+	}
 	vals, err := s.inputValues(inputs)
 	defer destroyAll(vals)
 	if err != nil {
@@ -418,7 +516,11 @@ func shapeString(vi ValueInfo) string {
 	return "[" + strings.Join(parts, ",") + "]"
 }
 
-func graphInputs(g *onnxpb.GraphProto) []ValueInfo {
+// graphInputs returns the graph inputs that are not initializers and, in
+// graph order among them, those with a default value (an initializer of
+// the same name) that fed names. A name in fed that is neither is an
+// error.
+func graphInputs(g *onnxpb.GraphProto, fed []string) ([]ValueInfo, error) {
 	inits := map[string]bool{}
 	for _, t := range g.Initializer {
 		inits[t.GetName()] = true
@@ -426,13 +528,18 @@ func graphInputs(g *onnxpb.GraphProto) []ValueInfo {
 	for _, t := range g.SparseInitializer {
 		inits[t.GetValues().GetName()] = true
 	}
+	for _, name := range fed {
+		if !inits[name] || !slices.ContainsFunc(g.Input, func(in *onnxpb.ValueInfoProto) bool { return in.GetName() == name }) {
+			return nil, fmt.Errorf("%q is not an input of the model", name)
+		}
+	}
 	var out []ValueInfo
 	for _, in := range g.Input {
-		if !inits[in.GetName()] {
+		if !inits[in.GetName()] || slices.Contains(fed, in.GetName()) {
 			out = append(out, valueInfo(in))
 		}
 	}
-	return out
+	return out, nil
 }
 
 func elemType(v *onnxpb.ValueInfoProto) tensor.DType {
@@ -589,6 +696,11 @@ func adaptInputs(m *onnxpb.ModelProto, inputs []ValueInfo) bool {
 				continue
 			}
 			gi.Name = in.Name + scalarInputSuffix
+			for _, t := range g.Initializer { // its default value, fed as [1] too
+				if t.GetName() == in.Name {
+					t.Name, t.Dims = gi.Name, []int64{1}
+				}
+			}
 			gi.Type.GetTensorType().Shape = &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}}}}
 			shape := in.Name + "__infer_scalar_shape"
 			g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: shape, DataType: int32(tensor.Int64), Dims: []int64{0}})

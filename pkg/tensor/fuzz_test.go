@@ -2,6 +2,9 @@ package tensor
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
@@ -84,4 +87,62 @@ func FuzzFromProto(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzReadNPZ checks that no archive makes the .npz reader panic, and
+// that an array it agrees to read declares no more data than the archive
+// can expand to, so reading allocates in proportion to the input.
+func FuzzReadNPZ(f *testing.F) {
+	dir := f.TempDir()
+	arrays := map[string]*Tensor{
+		"x":     MustNew([]int64{3, 2}, []float32{1, 2, 3, 4, 5, 6}),
+		"label": MustNew([]int64{3}, []int64{0, 1, 2}),
+	}
+	for i, compress := range []bool{false, true} {
+		path := filepath.Join(dir, fmt.Sprintf("seed%d.npz", i))
+		writeNPZ(f, path, compress, arrays, []string{"x", "label"})
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	huge := npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1073741824,), }", nil)
+	f.Add(deflatedNPZ(f, "x", huge, 1<<10, uint64(len(huge))+4<<30))
+	fortran := npyBytes("{'descr': '<i2', 'fortran_order': True, 'shape': (2, 2), }", make([]byte, 8))
+	f.Add(deflatedNPZ(f, "f", fortran, 0, uint64(len(fortran))))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		z, err := newNPZ("fuzz.npz", bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return
+		}
+		for _, name := range z.Names() {
+			readFuzzedArray(t, z, name, int64(len(b)))
+		}
+	})
+}
+
+// readFuzzedArray reads one array of a fuzzed archive by rows, checking
+// that what it declares is within what archiveSize bytes can expand to.
+func readFuzzedArray(t *testing.T, z *NPZ, name string, archiveSize int64) {
+	a, err := z.OpenArray(name)
+	if err != nil {
+		return
+	}
+	defer a.Close()
+	h := a.Header()
+	n, _ := NumElements(h.Shape)
+	if size := int64(n) * int64(elemSize(h.DType)); size > maxDeflateRatio*archiveSize {
+		t.Fatalf("array %q declares %d bytes in a %d-byte archive", name, size, archiveSize)
+	}
+	if len(h.Shape) == 0 {
+		a.ReadAll()
+		return
+	}
+	for {
+		if _, err := a.ReadRows(3); err != nil {
+			return
+		}
+	}
 }

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"codeberg.org/sbinet/npyio/npy"
+
+	"github.com/infer-ml/infer/internal/inputfile"
+	"github.com/infer-ml/infer/pkg/atomicfile"
 )
 
 // NumPy files: npyio parses the header dictionary; this file reads and
@@ -512,37 +514,41 @@ func writeNPYData(w io.Writer, t *Tensor) error {
 type NPZ struct {
 	path  string
 	f     *os.File
+	size  int64 // of the archive file
 	zr    *zip.Reader
 	names []string
 	files map[string]*zip.File
 }
 
 // OpenNPZ opens an .npz archive and lists its arrays. It returns an error,
-// naming the file, if it cannot be opened, is not a zip archive, or holds
-// two entries with the same array name.
+// naming the file, if it cannot be opened, is not a regular file (a FIFO
+// would block), is not a zip archive, or holds two entries with the same
+// array name.
 func OpenNPZ(path string) (*NPZ, error) {
-	f, err := os.Open(path)
+	f, err := inputfile.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	z, err := newNPZ(path, f)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	return z, nil
+	st, err := f.Stat()
+	if err == nil {
+		var z *NPZ
+		if z, err = newNPZ(path, f, st.Size()); err == nil {
+			z.f = f
+			return z, nil
+		}
+	}
+	f.Close()
+	return nil, err
 }
 
-func newNPZ(path string, f *os.File) (*NPZ, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	zr, err := zip.NewReader(f, st.Size())
+// newNPZ lists the arrays of the size-byte archive r, named path in
+// messages.
+func newNPZ(path string, r io.ReaderAt, size int64) (*NPZ, error) {
+	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: not an .npz (zip) archive: %w", path, err)
 	}
-	z := &NPZ{path: path, f: f, zr: zr, files: map[string]*zip.File{}}
+	z := &NPZ{path: path, size: size, zr: zr, files: map[string]*zip.File{}}
 	for _, zf := range zr.File {
 		if strings.HasSuffix(zf.Name, "/") {
 			continue
@@ -580,12 +586,17 @@ func (z *NPZ) Header(name string) (NPYHeader, error) {
 }
 
 // OpenArray opens one array for reading, whole or by rows; close it when
-// done. Errors are as for Header.
+// done. Errors are as for Header, plus an entry that declares more data
+// than its compressed bytes can hold (a zip bomb), refused before anything
+// is allocated for it.
 func (z *NPZ) OpenArray(name string) (*ArrayReader, error) {
 	label := fmt.Sprintf("%s: array %q", z.path, name)
 	zf, ok := z.files[name]
 	if !ok {
 		return nil, fmt.Errorf("%s has no array %q (arrays: %s)", z.path, name, strings.Join(z.names, ", "))
+	}
+	if err := checkEntrySize(&zf.FileHeader, z.size); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	rc, err := zf.Open()
 	if err != nil {
@@ -599,6 +610,29 @@ func (z *NPZ) OpenArray(name string) (*ArrayReader, error) {
 	return a, nil
 }
 
+// maxDeflateRatio is the most deflate can expand its input: at best a
+// 258-byte match costs two 1-bit codes, 1032 bytes per compressed byte.
+const maxDeflateRatio = 1032
+
+// checkEntrySize refuses an entry whose declared uncompressed size its
+// compressed bytes cannot produce, or whose compressed bytes do not fit in
+// the archive. The array header must then agree with the declared size
+// (newArrayReader) and archive/zip stops at it, so what an entry can make
+// readers allocate is bounded by the archive's real size.
+func checkEntrySize(h *zip.FileHeader, archive int64) error {
+	c, u := h.CompressedSize64, h.UncompressedSize64
+	if c > uint64(archive) {
+		return fmt.Errorf("the entry declares %d compressed bytes, but the archive has %d", c, archive)
+	}
+	if h.Method == zip.Store && u != c {
+		return fmt.Errorf("the stored entry declares %d bytes but holds %d", u, c)
+	}
+	if u/maxDeflateRatio > c {
+		return fmt.Errorf("the entry declares %d bytes from %d compressed ones, more than deflate can produce (corrupt, or a zip bomb)", u, c)
+	}
+	return nil
+}
+
 // Read reads a whole array. Errors are as for Header, plus truncated or
 // corrupt data.
 func (z *NPZ) Read(name string) (*Tensor, error) {
@@ -610,7 +644,7 @@ func (z *NPZ) Read(name string) (*Tensor, error) {
 	return a.ReadAll()
 }
 
-// Close closes the archive file.
+// Close closes the archive file (nothing for an archive in memory).
 func (z *NPZ) Close() error {
 	if z.f == nil {
 		return nil
@@ -622,10 +656,11 @@ func (z *NPZ) Close() error {
 
 // NPZWriter writes an .npz archive one array at a time. The archive is
 // built in a temporary file beside the destination and renamed into place
-// by Close, so the destination never holds a partial archive.
+// by Close, so the destination never holds a partial archive (see package
+// atomicfile for links, devices and FIFOs).
 type NPZWriter struct {
 	path     string
-	tmp      *os.File
+	tmp      *atomicfile.File
 	zw       *zip.Writer
 	method   uint16
 	names    map[string]bool
@@ -635,14 +670,10 @@ type NPZWriter struct {
 
 // CreateNPZ starts an .npz archive at path. With compress the entries are
 // deflated (as numpy.savez_compressed does), otherwise stored (as
-// numpy.savez does). It returns an error if the temporary file cannot be
-// created in path's folder.
+// numpy.savez does). An existing file at path is replaced by Close. It
+// returns an error if the temporary file cannot be created in path's folder.
 func CreateNPZ(path string, compress bool) (*NPZWriter, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := atomicfile.Create(path, true)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
@@ -703,19 +734,11 @@ func (w *NPZWriter) Close() error {
 		err = w.zw.Close()
 	}
 	if err == nil {
-		err = w.tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = w.tmp.Sync()
-	}
-	if cerr := w.tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(w.tmp.Name(), w.path)
+		err = w.tmp.Commit()
+	} else {
+		w.tmp.Abort()
 	}
 	if err != nil {
-		os.Remove(w.tmp.Name())
 		if w.err != nil {
 			return err
 		}
@@ -731,8 +754,7 @@ func (w *NPZWriter) Abort() error {
 		return nil
 	}
 	w.finished = true
-	w.tmp.Close()
-	if err := os.Remove(w.tmp.Name()); err != nil {
+	if err := w.tmp.Abort(); err != nil {
 		return fmt.Errorf("discard %s: %w", w.path, err)
 	}
 	return nil

@@ -156,7 +156,7 @@ func TestReadNPYErrors(t *testing.T) {
 	}
 }
 
-func writeNPZ(t *testing.T, path string, compress bool, arrays map[string]*Tensor, order []string) {
+func writeNPZ(t testing.TB, path string, compress bool, arrays map[string]*Tensor, order []string) {
 	t.Helper()
 	w, err := CreateNPZ(path, compress)
 	if err != nil {

@@ -2,6 +2,7 @@ package half
 
 import (
 	"fmt"
+	"runtime/debug"
 	"slices"
 
 	"github.com/infer-ml/infer/pkg/graph"
@@ -12,9 +13,8 @@ import (
 // apply rewrites the model as planned.
 func (c *converter) apply() error {
 	c.namer = graph.NewNamer(c.root.g)
-	for _, sw := range c.converted {
-		setData(sw.dst, sw.src)
-		c.res.Converted++
+	if err := c.convertTensors(); err != nil {
+		return err
 	}
 	// ConstantOfShape values are not weights.
 	c.res.Converted -= c.nonWeightSwaps()
@@ -33,6 +33,40 @@ func (c *converter) apply() error {
 	}
 	if err := graph.Validate(c.m); err != nil {
 		return fmt.Errorf("internal error: the converted model is invalid: %w", err)
+	}
+	return nil
+}
+
+// releaseEvery is how many bytes of float32 data convertTensors drops
+// between returning freed memory to the operating system.
+const releaseEvery = 64 << 20
+
+// convertTensors stores the planned weights in the half type, one at a
+// time, each dropping its float32 data as soon as its half copy exists.
+// After every releaseEvery bytes dropped it collects garbage and returns
+// the memory to the operating system, so that a large model's float32
+// data (and what its caller left to collect) is not kept beside its half
+// copies until the heap doubles, and ONNX Runtime sessions created next
+// can use that memory.
+func (c *converter) convertTensors() error {
+	dropped := 0
+	for _, sw := range c.converted {
+		size := len(sw.tp.GetRawData()) + 4*len(sw.tp.GetFloatData())
+		clamped, err := convertTensor(sw.tp, c.half)
+		if err != nil {
+			// checkTensors accepted it: only a model changed meanwhile
+			// gets here.
+			return fmt.Errorf("internal error: %s: %w", sw.what, err)
+		}
+		if dropped += size; dropped >= releaseEvery {
+			debug.FreeOSMemory()
+			dropped = 0
+		}
+		c.res.Converted++
+		if clamped > 0 {
+			c.res.Clamped += clamped
+			c.res.note("%s: %d value(s) beyond ±%g clamped", sw.what, clamped, halfMax(c.half))
+		}
 	}
 	return nil
 }
@@ -86,13 +120,13 @@ func (c *converter) retypeNode(s *scope, n *onnxpb.NodeProto) {
 				continue
 			}
 			tp, _ := tensor.ToProto(t, "")
-			out, clamped, err := convertTensor(tp, c.half)
+			clamped, err := convertTensor(tp, c.half)
 			if err != nil {
 				continue
 			}
 			c.res.Clamped += clamped
 			c.res.Converted++
-			n.Attribute[i] = &onnxpb.AttributeProto{Name: "value", Type: onnxpb.AttributeProto_TENSOR, T: out}
+			n.Attribute[i] = &onnxpb.AttributeProto{Name: "value", Type: onnxpb.AttributeProto_TENSOR, T: tp}
 		}
 	case "ConstantOfShape":
 		if attrOf(n, "value") == nil {

@@ -151,7 +151,7 @@ func TestClamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setData(w, nw)
+	setData(w, nw.GetDataType(), nw.GetRawData())
 
 	got, res := convert(t, m, DefaultOptions(tensor.Float16))
 	if res.Clamped != 2 {
@@ -176,7 +176,7 @@ func TestClamp(t *testing.T) {
 	// Without the -Inf the model computes finite values.
 	vals[2] = 0
 	nw, _ = tensor.ToProto(b, w.GetName())
-	setData(w, nw)
+	setData(w, nw.GetDataType(), nw.GetRawData())
 	got, _ = convert(t, m, DefaultOptions(tensor.Float16))
 	out := run(t, got, randomFeeds(t, m, 4))
 	f, _ := tensor.AsFloat64(out["logits"])
@@ -189,7 +189,7 @@ func TestClamp(t *testing.T) {
 	// bfloat16 rounds float32's extreme values to Inf unless clamped.
 	vals[0] = math.MaxFloat32
 	nw, _ = tensor.ToProto(b, w.GetName())
-	setData(w, nw)
+	setData(w, nw.GetDataType(), nw.GetRawData())
 	_, res = convert(t, m, DefaultOptions(tensor.BFloat16Type))
 	if res.Clamped != 1 {
 		t.Errorf("bf16 Clamped = %d, want 1 (MaxFloat32)", res.Clamped)

@@ -31,9 +31,11 @@ type converter struct {
 	res        *Result
 }
 
-// tensorSwap is a float32 tensor to replace with its half version.
+// tensorSwap is a float32 tensor to store in the half type, and what it
+// is (for notes).
 type tensorSwap struct {
-	dst, src *onnxpb.TensorProto
+	tp   *onnxpb.TensorProto
+	what string
 }
 
 // short names the target type the way people say it.
@@ -99,7 +101,7 @@ func (c *converter) plan() error {
 	if err := c.checkCasts(); err != nil {
 		return err
 	}
-	return c.prepareTensors()
+	return c.checkTensors()
 }
 
 func (c *converter) collect(s *scope) {
@@ -602,26 +604,27 @@ func (c *converter) checkCasts() error {
 	return nil
 }
 
-// prepareTensors converts every float32 weight that goes half, so that a
-// weight that cannot be read fails before anything changes.
-func (c *converter) prepareTensors() error {
+// checkTensors lists every float32 weight that goes half, checking that
+// each can be read, so that a weight that cannot be read fails before
+// anything changes; apply converts them one at a time.
+func (c *converter) checkTensors() error {
+	seen := make(map[*onnxpb.TensorProto]bool)
 	for _, s := range c.scopes {
-		conv := func(tp *onnxpb.TensorProto, what string) error {
-			out, clamped, err := convertTensor(tp, c.half)
-			if err != nil {
+		check := func(tp *onnxpb.TensorProto, what string) error {
+			if seen[tp] {
+				return nil
+			}
+			if err := checkTensor(tp); err != nil {
 				return fmt.Errorf("%s: %w", s.label(what), err)
 			}
-			c.converted = append(c.converted, tensorSwap{tp, out})
-			if clamped > 0 {
-				c.res.Clamped += clamped
-				c.res.note("%s: %d value(s) beyond ±%g clamped", s.label(what), clamped, halfMax(c.half))
-			}
+			seen[tp] = true
+			c.converted = append(c.converted, tensorSwap{tp, s.label(what)})
 			return nil
 		}
 		for _, t := range s.g.GetInitializer() {
 			name := t.GetName()
 			if s.elem[name] == tFloat && s.final[name] != tFloat && s.final[name] != 0 {
-				if err := conv(t, fmt.Sprintf("initializer %q", name)); err != nil {
+				if err := check(t, fmt.Sprintf("initializer %q", name)); err != nil {
 					return err
 				}
 			}
@@ -629,7 +632,7 @@ func (c *converter) prepareTensors() error {
 		for _, st := range s.g.GetSparseInitializer() {
 			name := st.GetValues().GetName()
 			if s.elem[name] == tFloat && s.final[name] == c.half {
-				if err := conv(st.GetValues(), fmt.Sprintf("sparse initializer %q", name)); err != nil {
+				if err := check(st.GetValues(), fmt.Sprintf("sparse initializer %q", name)); err != nil {
 					return err
 				}
 			}
@@ -647,18 +650,18 @@ func (c *converter) prepareTensors() error {
 					what := fmt.Sprintf("%s attribute %q", nodeLabel(n), a.GetName())
 					switch {
 					case a.GetName() == "value" && a.GetT() != nil:
-						if err := conv(a.GetT(), what); err != nil {
+						if err := check(a.GetT(), what); err != nil {
 							return err
 						}
 					case a.GetName() == "sparse_value" && a.GetSparseTensor() != nil:
-						if err := conv(a.GetSparseTensor().GetValues(), what); err != nil {
+						if err := check(a.GetSparseTensor().GetValues(), what); err != nil {
 							return err
 						}
 					}
 				}
 			case "ConstantOfShape":
 				if a := attrOf(n, "value"); a != nil && a.GetT() != nil {
-					if err := conv(a.GetT(), fmt.Sprintf("%s attribute \"value\"", nodeLabel(n))); err != nil {
+					if err := check(a.GetT(), fmt.Sprintf("%s attribute \"value\"", nodeLabel(n))); err != nil {
 						return err
 					}
 				}

@@ -15,7 +15,7 @@ import (
 	"github.com/infer-ml/infer/bench"
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/internal/buildinfo"
-	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/atomicfile"
 	"github.com/infer-ml/infer/pkg/ort"
 )
 
@@ -98,11 +98,11 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 	cmdutil.BindValues(fl, &opts.Values)
 	fl.StringVar(&opts.Data, "data", "random", "inputs: random, or an .npz / folder / ONNX test-data folder (first batch used)")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed for random inputs and server arrivals")
-	fl.StringVar(&opts.Threads, "threads", "", "ONNX Runtime threads: INTRA[,INTER]")
+	fl.StringVar(&opts.Threads, "threads", "", cmdutil.ThreadsFlagUsage)
 	fl.StringVar(&opts.GraphOpt, "graph-opt", "all", "ONNX Runtime graph optimization level: disable, basic, extended, all")
 	fl.IntVar(&opts.Concurrency, "concurrency", 1, "concurrent streams (throughput) or workers (server) on one session")
 	fl.StringVar(&opts.Scenario, "scenario", "", "latency, throughput or server (default: latency, or throughput with --concurrency > 1)")
-	fl.Float64Var(&opts.Rate, "rate", 0, "server scenario: mean arrival rate, requests per second (Poisson)")
+	fl.Float64Var(&opts.Rate, "rate", 0, fmt.Sprintf("server scenario: mean arrival rate, requests per second (Poisson), at most %g; requests that find the queue full, or are queued when --duration ends, are dropped and counted", bench.MaxRate))
 	fl.StringVar(&opts.Percentiles, "percentiles", "50,90,95,99,99.9", "latency percentiles to report")
 	fl.StringVar(&opts.Format, "format", "table", "output format: table, json, csv, markdown")
 	fl.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of stdout")
@@ -122,12 +122,9 @@ func Run(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	for _, path := range []string{opts.Output, opts.Plot} {
-		if path != "" {
-			if err := cmdutil.CheckOutput(path, opts.Force, opts.Models); err != nil {
-				return err
-			}
-		}
+	inputs := append([]string{opts.Baseline, opts.Data}, opts.Models...)
+	if err := cmdutil.CheckOutputs(opts.Force, inputs, opts.Output, opts.Plot); err != nil {
+		return err
 	}
 	if _, err := opts.Factory.InitORT(); err != nil {
 		return err
@@ -156,7 +153,7 @@ func Run(opts *Options) error {
 		return err
 	}
 	if opts.Output != "" {
-		if err := onnx.WriteFileAtomic(opts.Output, buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(opts.Output, buf.Bytes(), opts.Force); err != nil {
 			return err
 		}
 		if format != bench.FormatTable {

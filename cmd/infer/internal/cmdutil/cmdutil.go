@@ -12,7 +12,9 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/infer-ml/infer/pkg/atomicfile"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
@@ -107,29 +109,29 @@ func WriteJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// CheckOutput refuses to write over an input, or over an existing file
-// without force. It is checked before any work starts.
+// CheckOutput refuses to write over an input, or over an existing regular
+// file without force, and checks that the output's folder exists and is
+// writable. It is checked before any work starts. A device or FIFO (e.g.
+// /dev/null) is accepted without force: it is written in place, never
+// replaced.
 func CheckOutput(path string, force bool, inputs []string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		// A missing folder would otherwise fail the write at the end,
-		// after all the work.
-		dir := filepath.Dir(path)
-		if dst, derr := os.Stat(dir); derr != nil || !dst.IsDir() {
-			return fmt.Errorf("%s: folder %s does not exist", path, dir)
+	if st, err := os.Stat(path); err == nil {
+		for _, in := range inputs {
+			if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
+				return fmt.Errorf("%s is an input; refusing to overwrite it", path)
+			}
 		}
-		return nil
-	}
-	for _, in := range inputs {
-		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
-			return fmt.Errorf("%s is an input; refusing to overwrite it", path)
+		if st.IsDir() {
+			return fmt.Errorf("%s is a directory", path)
+		}
+		if !force && st.Mode().IsRegular() {
+			return fmt.Errorf("%s %w", path, atomicfile.ErrExists)
 		}
 	}
-	if st.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
-	}
-	if !force {
-		return fmt.Errorf("%s exists (use --force to replace it)", path)
+	// A missing or read-only folder would otherwise fail the write at the
+	// end, after all the work.
+	if err := atomicfile.CheckFolder(path); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
@@ -137,11 +139,17 @@ func CheckOutput(path string, force bool, inputs []string) error {
 // SaveModel writes m to out atomically (refusing to replace inputs, and an
 // existing file without force) and loads it back, so what is reported
 // (sha256, size) is what is on disk. It returns the reloaded model and
-// the bytes written, external data included.
+// the bytes written, external data included. A device or FIFO output
+// cannot be read back; what was written to it is described instead.
 func SaveModel(m *onnxpb.ModelProto, out string, force bool, inputs []string) (*onnx.Model, int64, error) {
+	special := atomicfile.Special(out)
 	sr, err := onnx.Save(m, out, onnx.SaveOptions{Force: force, Inputs: inputs})
 	if err != nil {
 		return nil, 0, err
+	}
+	if special {
+		written, err := describe(m)
+		return written, sr.Bytes, err
 	}
 	written, err := onnx.Load(out, onnx.LoadOptions{})
 	if err != nil {
@@ -150,17 +158,36 @@ func SaveModel(m *onnxpb.ModelProto, out string, force bool, inputs []string) (*
 	return written, sr.Bytes + sr.ExternalSize, nil
 }
 
+// describe returns m as Save serialized it, with its sha256 and size.
+func describe(m *onnxpb.ModelProto) (*onnx.Model, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return onnx.LoadBytes(b, "", onnx.LoadOptions{})
+}
+
 // WriteReport writes v as indented JSON to path atomically; "" does
-// nothing.
-func WriteReport(path string, v any) error {
+// nothing. Without force an existing file is refused, also one that
+// appeared after CheckOutputs. model is the model this run already wrote
+// ("" for none); a failure then says what is on disk: "wrote model M;
+// could not write report R: why".
+func WriteReport(path string, force bool, model string, v any) error {
 	if path == "" {
 		return nil
 	}
 	var b strings.Builder
-	if err := WriteJSON(&b, v); err != nil {
-		return err
+	err := WriteJSON(&b, v)
+	if err == nil {
+		err = atomicfile.WriteFile(path, []byte(b.String()), force)
 	}
-	return onnx.WriteFileAtomic(path, []byte(b.String()))
+	if err != nil && model != "" {
+		return fmt.Errorf("wrote model %s; could not write report %s: %w", model, path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("could not write report %s: %w", path, err)
+	}
+	return nil
 }
 
 // Finish prints the notes on stderr ("infer: VERB: note"), then the report

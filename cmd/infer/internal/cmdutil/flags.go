@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -69,7 +70,7 @@ func (d *DataFlags) Open(m *onnx.Model) (dataset.Source, error) {
 			return nil, err
 		}
 	}
-	return dataset.Open(d.Data, dataset.SpecsFromGraph(m.Proto.GetGraph()), dataset.Options{
+	return dataset.Open(d.Data, dataset.FeedSpecsFromGraph(m.Proto.GetGraph()), dataset.Options{
 		BatchSize: d.BatchSize, Limit: d.Limit, Offset: d.Offset, Shapes: RandomShapes(d.found, shapes),
 		Values: values, Seed: d.Seed, RandomSamples: d.Samples,
 	})
@@ -99,9 +100,17 @@ type RuntimeFlags struct {
 func (r *RuntimeFlags) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&r.EP, "ep", "cpu", "execution provider, or an ordered fallback list: cpu, cuda, tensorrt, e.g. tensorrt,cuda,cpu")
 	fs.StringArrayVar(&r.EPOptions, "ep-option", nil, "provider option KEY=VALUE or PROVIDER.KEY=VALUE (repeatable), e.g. fp16=true, engine_cache=DIR, device_id=1")
-	fs.StringVar(&r.Threads, "threads", "", "ONNX Runtime threads: INTRA[,INTER] (default: ONNX Runtime's choice)")
+	fs.StringVar(&r.Threads, "threads", "", ThreadsFlagUsage)
 	fs.StringVar(&r.OptLevel, "graph-opt", "all", "ONNX Runtime graph optimization level: disable, basic, extended, all")
 }
+
+// MaxThreads is the largest thread count --threads takes: four per core,
+// at least 16. ONNX Runtime starts every thread of its pools when it
+// creates a session, so --threads 100000 took minutes before the first run.
+func MaxThreads() int { return max(4*runtime.NumCPU(), 16) }
+
+// ThreadsFlagUsage is the help of --threads.
+var ThreadsFlagUsage = fmt.Sprintf("ONNX Runtime threads: INTRA[,INTER], each from 0 (ONNX Runtime's choice, the default) to max(4×cores, 16) = %d here", MaxThreads())
 
 // Options turns the flags into session options; bad values are usage
 // errors.
@@ -124,6 +133,9 @@ func (r *RuntimeFlags) Options() (ort.Options, error) {
 			n, err := strconv.Atoi(strings.TrimSpace(p))
 			if err != nil || n < 0 {
 				return o, Usagef("--threads %q: %q is not a thread count", r.Threads, p)
+			}
+			if n > MaxThreads() {
+				return o, Usagef("--threads %q: %d threads is more than the %d allowed (4 per core, at least 16)", r.Threads, n, MaxThreads())
 			}
 			if i == 0 {
 				o.IntraOpThreads = n

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -80,7 +81,11 @@ evaluation data (--eval-data, else the last --eval-fraction of --data in
 file order): agreement, and accuracy with labels. With --patience training
 stops when that stops improving. With --checkpoint-dir a checkpoint is
 written atomically after every epoch, and --resume continues a killed run
-exactly where the last checkpoint left it.`,
+exactly where the last checkpoint left it. An existing checkpoint is
+replaced only with --force, never when it is an input; on --resume every
+tensor of the checkpoint must be finite and of the student's shapes.
+A student whose outputs on the evaluation data are NaN or infinite is
+written, and the run fails (exit 1).`,
 		Example: `  infer distill --teacher big.onnx --student small.onnx --data train.npz --eval-data val.npz
   infer distill --teacher model.onnx --student-from-teacher --width 0.5 --data train.npz
   infer distill --teacher t.onnx --student s.onnx --data d.npz --epochs 20 --patience 3 --checkpoint-dir ckpt
@@ -119,7 +124,7 @@ exactly where the last checkpoint left it.`,
 	fl.StringVar(&opts.Outputs, "outputs", "", "the student output to train (default its first float output); the teacher's of the same name, else its first")
 	fl.StringSliceVar(&opts.Freeze, "freeze", nil, "weights to keep fixed (name patterns such as 'conv1.*')")
 	fl.IntVar(&opts.Patience, "patience", 0, "stop after this many epochs without improvement (0: off); keeps the best epoch")
-	fl.StringVar(&opts.CheckpointDir, "checkpoint-dir", "", "write a checkpoint here after every epoch")
+	fl.StringVar(&opts.CheckpointDir, "checkpoint-dir", "", "write a checkpoint here after every epoch (an existing one: --resume or --force)")
 	fl.BoolVar(&opts.Resume, "resume", false, "continue from the checkpoint in --checkpoint-dir")
 	fl.Int64Var(&opts.Seed, "seed", 1, "seed of the training order")
 	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224")
@@ -241,8 +246,15 @@ func Run(opts *Options) error {
 	if out == "" {
 		out = defaultOutput(opts)
 	}
-	inputs := []string{opts.Teacher, opts.Student}
-	if err := cmdutil.CheckOutputs(opts.Force, inputs, out, opts.Report); err != nil {
+	inputs := []string{opts.Teacher, opts.Student, opts.Data, opts.EvalData}
+	ckptIn, ckptOut, err := checkpointFile(opts, inputs)
+	if err != nil {
+		return err
+	}
+	if ckptIn != "" {
+		inputs = append(inputs, ckptIn)
+	}
+	if err := cmdutil.CheckOutputs(opts.Force, inputs, out, opts.Report, ckptOut); err != nil {
 		return err
 	}
 	info, err := opts.Factory.InitORT()
@@ -350,10 +362,58 @@ func Run(opts *Options) error {
 		return err
 	}
 	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size, Params: floatParams(written.Proto)}
-	if err := cmdutil.WriteReport(opts.Report, rep); err != nil {
+	if err := cmdutil.WriteReport(opts.Report, opts.Force, out, rep); err != nil {
+		return err
+	}
+	if err := checkFinite(res, out, opts.Report); err != nil {
 		return err
 	}
 	return cmdutil.Finish(opts.IO, "distill", res.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep) })
+}
+
+// checkpointFile returns the checkpoint file of --checkpoint-dir as an
+// input, when the run resumes from it, or else as an output, so that it
+// is checked like the others before any work: an output is refused if it
+// is an input, or exists without --force; an input is refused if it is
+// one of the other inputs, and no output may replace it. A folder that
+// does not exist yet holds none (the run creates it); one that is a
+// --data or --eval-data folder is refused, as the checkpoint would join
+// the data.
+func checkpointFile(o *Options, inputs []string) (in, out string, err error) {
+	if o.CheckpointDir == "" {
+		return "", "", nil
+	}
+	st, serr := os.Stat(o.CheckpointDir)
+	if serr != nil || !st.IsDir() {
+		return "", "", nil
+	}
+	for _, d := range []string{o.Data, o.EvalData} {
+		if dst, err := os.Stat(d); err == nil && os.SameFile(st, dst) {
+			return "", "", fmt.Errorf("--checkpoint-dir %s is the data folder %s; its checkpoint would be read as data", o.CheckpointDir, d)
+		}
+	}
+	path := distill.CheckpointPath(o.CheckpointDir)
+	if !o.Resume {
+		return "", path, nil
+	}
+	if err := cmdutil.CheckOutputs(true, inputs, path); err != nil {
+		return "", "", err
+	}
+	return path, "", nil
+}
+
+// checkFinite refuses to report success for a student whose output is
+// NaN or infinite on the evaluation data; the error says what was
+// written.
+func checkFinite(res *distill.Result, out, report string) error {
+	if res.After == nil || res.After.NonFinite == 0 {
+		return nil
+	}
+	written := out
+	if report != "" {
+		written += " and the report " + report
+	}
+	return fmt.Errorf("wrote %s, but the student's output %q is NaN or infinite in %d values on the %d evaluation samples: the student is unusable", written, res.Output, res.After.NonFinite, res.After.Samples)
 }
 
 func floatParams(m *onnxpb.ModelProto) int64 {

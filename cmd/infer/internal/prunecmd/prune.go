@@ -388,14 +388,16 @@ func Run(opts *Options) error {
 		}
 		rep.Plot = opts.Plot
 	}
+	wrote := "" // the model written, named if the report then fails
 	if writesModel {
 		written, size, err := cmdutil.SaveModel(res.Model, out, opts.Force, []string{opts.Model})
 		if err != nil {
 			return err
 		}
 		rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size}
+		wrote = out
 	}
-	if err := cmdutil.WriteReport(opts.Report, rep); err != nil {
+	if err := cmdutil.WriteReport(opts.Report, opts.Force, wrote, rep); err != nil {
 		return err
 	}
 	if err := cmdutil.Finish(opts.IO, "prune", res.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep) }); err != nil {

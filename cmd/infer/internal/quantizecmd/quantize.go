@@ -252,7 +252,7 @@ func Run(opts *Options) error {
 		out = defaultOutput(opts.Model, opts.Precision)
 	}
 	if !opts.DryRun {
-		if err := cmdutil.CheckOutputs(opts.Force, append([]string{opts.Model}, opts.CalibrationFiles...), out, opts.Report, opts.SaveCalibration); err != nil {
+		if err := cmdutil.CheckOutputs(opts.Force, append([]string{opts.Model, opts.Data, opts.EvalData}, opts.CalibrationFiles...), out, opts.Report, opts.SaveCalibration); err != nil {
 			return err
 		}
 	}
@@ -269,6 +269,12 @@ func Run(opts *Options) error {
 	}
 	specs := dataset.SpecsFromGraph(m.Proto.GetGraph())
 	shapes, values, _ := cmdutil.ParseInputs(opts.Shapes, opts.Values)
+	for _, data := range []string{opts.Data, opts.EvalData} {
+		// Quantization makes inputs with a default value constant weights.
+		if fed := dataset.FedDefaults(data, m.Proto.GetGraph(), values); len(fed) > 0 {
+			return fmt.Errorf("data %s feeds model input %s, which has a default value (an initializer of the same name); quantization makes it a constant weight: leave it out of the data", data, strings.Join(fed, ", "))
+		}
+	}
 	random := (opts.Data == "" && opts.EvalData == "") || opts.Data == "random" || opts.EvalData == "random"
 	found, po, err := cmdutil.Probe(m, shapes, values, opts.BatchSize, opts.Seed, qo.Session, random)
 	if err != nil {
@@ -388,7 +394,7 @@ func Run(opts *Options) error {
 		return err
 	}
 	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size, Params: params(written.Proto)}
-	if err := cmdutil.WriteReport(opts.Report, rep); err != nil {
+	if err := cmdutil.WriteReport(opts.Report, opts.Force, out, rep); err != nil {
 		return err
 	}
 	if err := cmdutil.Finish(opts.IO, "quantize", rep.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep, opts.DebugLayers) }); err != nil {
@@ -397,7 +403,7 @@ func Run(opts *Options) error {
 	if !res.GateMet {
 		return cmdutil.Gatef("%s; the best model found was written to %s", res.GateSummary, out)
 	}
-	if opts.MinSpeedup > 0 && (res.Speed == nil || res.Speed.Speedup < opts.MinSpeedup) {
+	if opts.MinSpeedup > 0 && (res.Speed == nil || !(res.Speed.Speedup >= opts.MinSpeedup)) { // NaN fails
 		got := "not measured"
 		if res.Speed != nil {
 			got = res.Speed.String()
