@@ -15,36 +15,11 @@ import (
 // digitsLabelled writes the first n MNIST digits to path, the last one
 // labelled last instead of its digit.
 func digitsLabelled(t *testing.T, path string, n int, last int64) {
-	t.Helper()
-	z, err := tensor.OpenNPZ(digits(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
-	w, err := tensor.CreateNPZ(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"Input3", "label"} {
-		a, err := z.OpenArray(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := a.ReadRows(n)
-		a.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	npzHead(t, digits(t), path, n, func(name string, rows *tensor.Tensor) {
 		if name == "label" {
 			tensor.Values[int64](rows)[n-1] = last
 		}
-		if err := w.Add(name, rows); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // Labels that are not classes of the model's output (10 for MNIST's ten

@@ -19,8 +19,14 @@ import (
 // digitsSubset writes the first n shuffled MNIST digits, with their
 // labels, to path.
 func digitsSubset(t *testing.T, path string, n int) {
+	npzHead(t, shuffledDigits(t), path, n, nil)
+}
+
+// npzHead writes the first n rows of every array of src to path, passing
+// each through edit (when not nil) first.
+func npzHead(t *testing.T, src, path string, n int, edit func(name string, rows *tensor.Tensor)) {
 	t.Helper()
-	z, err := tensor.OpenNPZ(shuffledDigits(t))
+	z, err := tensor.OpenNPZ(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +44,9 @@ func digitsSubset(t *testing.T, path string, n int) {
 		a.Close()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if edit != nil {
+			edit(name, rows)
 		}
 		if err := w.Add(name, rows); err != nil {
 			t.Fatal(err)
