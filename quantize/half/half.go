@@ -95,7 +95,11 @@ func isQuantOp(op string) bool {
 // stay float32. Float64, integer and other tensors are untouched. Casts
 // that undo each other and casts to a value's own type are removed, then
 // dead code, and the nodes are sorted; the result passes graph.Validate.
-// Callers that need the original pass a clone.
+// Callers that need the original pass a clone. Weights are converted in
+// place one at a time, each dropping its float32 data once its half copy
+// exists, and freed memory goes back to the operating system as it goes:
+// beyond the model, converting needs about the half copy of its largest
+// weight.
 //
 // It returns an error, leaving m unchanged, if opts.Type is not a half
 // type, m fails graph.Validate, already holds float16 or bfloat16 values

@@ -192,9 +192,10 @@ func convertInChild(tb testing.TB, lib, in, out string) (prepPeak, convertPeak i
 // 4096×4096 MatMul weights of 64 MiB, in external data) to fp16 in a
 // child process, the way `infer quantize --precision fp16` does before
 // validating, and saves it. It reports the child's peak RSS relative to
-// the model's weight bytes (target: ≤ 2.5), overall (rss/model: load,
-// pre-processing with its ONNX Runtime shape runs, conversion, save) and
-// from the end of pre-processing on (convert-rss/model).
+// the model's weight bytes: overall (rss/model), up to the end of
+// pre-processing, whose ONNX Runtime shape runs hold copies of the model
+// (prep-rss/model), and from there through conversion and save
+// (convert-rss/model; target ≤ 2.5).
 func BenchmarkHalfRSS(b *testing.B) {
 	lib := testutil.InitORT(b).Path
 	dir := b.TempDir()
