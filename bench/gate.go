@@ -73,6 +73,24 @@ func (g Gates) Check(r *Report) (regressions []Regression, notes []string) {
 	return regressions, notes
 }
 
+// Describe lists the gates that are on, in words, for a report's Gates:
+// "p50 and p99 at most +10%, runs/s at most -10% vs the baseline",
+// "p99 ≤ 20ms", "samples/s ≥ 500/s". It is empty when no gate is on.
+func (g Gates) Describe() []string {
+	var ds []string
+	if g.Baseline != nil && g.MaxRegressionPct >= 0 {
+		lim := strconv.FormatFloat(g.MaxRegressionPct, 'f', -1, 64) + "%"
+		ds = append(ds, "p50 and p99 at most +"+lim+", runs/s at most -"+lim+" vs the baseline")
+	}
+	if g.MaxP99MS > 0 {
+		ds = append(ds, "p99 ≤ "+strconv.FormatFloat(g.MaxP99MS, 'f', -1, 64)+"ms")
+	}
+	if g.MinThroughput > 0 {
+		ds = append(ds, "samples/s ≥ "+strconv.FormatFloat(g.MinThroughput, 'f', -1, 64)+"/s")
+	}
+	return ds
+}
+
 // describeResult names a result in notes.
 func describeResult(r Result) string {
 	return fmt.Sprintf("%s on %s, batch %d, %s", ModelName(r.Model), r.ProviderRan, r.Batch, r.Scenario)

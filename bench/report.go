@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/infer-ml/infer/pkg/onnx"
 )
 
 // Format is a report format.
@@ -39,18 +41,32 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format %q: want table, json, csv or markdown", s)
 }
 
-// Write writes r to w in format f. It returns an error for an unknown
-// format or when w fails.
-func Write(w io.Writer, r *Report, f Format) error {
+// View picks the columns of the human formats, table and Markdown; JSON
+// and CSV always hold everything.
+type View int
+
+// Views.
+const (
+	// Compact fits 100 columns: model, p50/p90/p99, runs/s, samples/s and
+	// the speedup, with provider, batch and scenario as columns only where
+	// they differ between results (else on one line above the table).
+	Compact View = iota
+	// Wide has every column.
+	Wide
+)
+
+// Write writes r to w in format f; v applies to table and Markdown. It
+// returns an error for an unknown format or when w fails.
+func Write(w io.Writer, r *Report, f Format, v View) error {
 	switch f {
 	case FormatTable:
-		return WriteTable(w, r)
+		return WriteTable(w, r, v)
 	case FormatJSON:
 		return WriteJSON(w, r)
 	case FormatCSV:
 		return WriteCSV(w, r)
 	case FormatMarkdown:
-		return WriteMarkdown(w, r)
+		return WriteMarkdown(w, r, v)
 	}
 	return fmt.Errorf("format %q: want table, json, csv or markdown", f)
 }
@@ -134,10 +150,7 @@ type column struct {
 	cell   func(Result) string
 }
 
-const mib = 1 << 20
-
 func fmtMS(v float64) string   { return strconv.FormatFloat(v, 'f', 3, 64) }
-func fmtMiB(v float64) string  { return strconv.FormatFloat(v, 'f', 1, 64) }
 func fmtRate(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
 // providerCell is the provider that ran, and what was asked for when that
@@ -170,46 +183,51 @@ func rssCell(r Result) string {
 	if r.PeakRSSGrowthBytes < 0 {
 		return "n/a"
 	}
-	return fmtMiB(float64(r.PeakRSSGrowthBytes) / mib)
+	return onnx.HumanBytes(r.PeakRSSGrowthBytes)
 }
+
+func batchCell(r Result) string { return strconv.Itoa(r.Batch) }
+
+func providerRanCell(r Result) string { return r.ProviderRan }
 
 func speedupCell(v *float64) string {
 	if v == nil {
 		return "-"
 	}
-	return strconv.FormatFloat(*v, 'f', 2, 64) + "x"
+	return strconv.FormatFloat(*v, 'f', 2, 64) + "×"
 }
 
-// humanColumns are the columns of WriteTable and WriteMarkdown; the speedup
-// columns only when some result has one.
-func humanColumns(r *Report) []column {
+// humanColumns are the columns of WriteTable and WriteMarkdown in view v,
+// and the cells every result shares that Compact leaves out of the table
+// (provider, batch, scenario), for a line above it.
+func humanColumns(r *Report, v View) ([]column, []string) {
+	if v == Wide {
+		return wideColumns(r), nil
+	}
+	return compactColumns(r)
+}
+
+// wideColumns are every column; the speedup columns only when some result
+// has one.
+func wideColumns(r *Report) []column {
 	cols := []column{
 		{"model", true, func(r Result) string { return ModelName(r.Model) }},
 		{"provider", true, providerCell},
-		{"batch", false, func(r Result) string { return strconv.Itoa(r.Batch) }},
+		{"batch", false, batchCell},
 		{"scenario", true, scenarioCell},
 		{"create ms", false, func(r Result) string { return fmtMS(r.SessionCreateMS) }},
 		{"first ms", false, func(r Result) string { return fmtMS(r.FirstRunMS) }},
 		{"mean ms", false, func(r Result) string { return fmtMS(r.Latency.Mean) }},
 		{"stddev ms", false, func(r Result) string { return fmtMS(r.Latency.Stddev) }},
 	}
-	for _, p := range percentilesOf(r) {
-		key := PercentileKey(p)
-		cols = append(cols, column{key + " ms", false, func(r Result) string {
-			v, ok := r.Latency.Percentiles[key]
-			if !ok {
-				return "-"
-			}
-			return fmtMS(v)
-		}})
-	}
+	cols = append(cols, percentileColumns(percentilesOf(r))...)
 	cols = append(cols,
 		column{"min ms", false, func(r Result) string { return fmtMS(r.Latency.Min) }},
 		column{"max ms", false, func(r Result) string { return fmtMS(r.Latency.Max) }},
 		column{"runs/s", false, func(r Result) string { return fmtRate(r.RunsPerSec) }},
 		column{"samples/s", false, func(r Result) string { return fmtRate(r.SamplesPerSec) }},
-		column{"RSS+ MiB", false, rssCell},
-		column{"size MiB", false, func(r Result) string { return fmtMiB(float64(r.ModelBytes) / mib) }},
+		column{"RSS+", false, rssCell},
+		column{"size", false, func(r Result) string { return onnx.HumanBytes(r.ModelBytes) }},
 	)
 	if slices.ContainsFunc(r.Results, func(r Result) bool { return r.SpeedupP50 != nil }) {
 		cols = append(cols, column{"speedup p50", false, func(r Result) string { return speedupCell(r.SpeedupP50) }})
@@ -220,8 +238,111 @@ func humanColumns(r *Report) []column {
 	return cols
 }
 
-// headline is the one line that says what ran where.
-func headline(r *Report) string {
+// compactColumns are the Compact view's columns and shared cells.
+func compactColumns(r *Report) ([]column, []string) {
+	cols := []column{{"model", true, func(r Result) string { return ModelName(r.Model) }}}
+	provider := providerRanCell
+	if distinct(r.Results, providerCell) > distinct(r.Results, providerRanCell) {
+		provider = providerCell // the same provider ran for different --ep lists
+	}
+	var shared []string
+	for _, c := range []column{{"provider", true, provider}, {"batch", false, batchCell}, {"scenario", true, scenarioCell}} {
+		switch {
+		case distinct(r.Results, c.cell) > 1:
+			cols = append(cols, c)
+		case len(r.Results) > 0 && c.header == "batch":
+			shared = append(shared, "batch "+c.cell(r.Results[0]))
+		case len(r.Results) > 0:
+			shared = append(shared, c.cell(r.Results[0]))
+		}
+	}
+	cols = append(cols, percentileColumns(compactPercentiles(r))...)
+	cols = append(cols,
+		column{"runs/s", false, func(r Result) string { return fmtRate(r.RunsPerSec) }},
+		column{"samples/s", false, func(r Result) string { return fmtRate(r.SamplesPerSec) }},
+	)
+	if slices.ContainsFunc(r.Results, func(r Result) bool { return r.SpeedupP50 != nil }) {
+		cols = append(cols, column{"speedup", false, func(r Result) string { return speedupCell(r.SpeedupP50) }})
+	}
+	return cols, shared
+}
+
+// compactPercentiles are p50, p90 and p99 of the default percentiles, or
+// every percentile when others were asked for.
+func compactPercentiles(r *Report) []float64 {
+	ps := percentilesOf(r)
+	if !slices.Equal(ps, DefaultPercentiles) {
+		return ps
+	}
+	return []float64{50, 90, 99}
+}
+
+// percentileColumns are one latency column per percentile in ps.
+func percentileColumns(ps []float64) []column {
+	var cols []column
+	for _, p := range ps {
+		key := PercentileKey(p)
+		cols = append(cols, column{key + " ms", false, func(r Result) string {
+			v, ok := r.Latency.Percentiles[key]
+			if !ok {
+				return "-"
+			}
+			return fmtMS(v)
+		}})
+	}
+	return cols
+}
+
+// distinct counts the different values cell takes over rs.
+func distinct(rs []Result, cell func(Result) string) int {
+	seen := map[string]bool{}
+	for _, r := range rs {
+		seen[cell(r)] = true
+	}
+	return len(seen)
+}
+
+// comparisons are one line per result with a speedup, in words:
+// "b.onnx vs a.onnx (cpu, batch 1, latency): p50 0.65× (slower), samples/s 0.66× (slower)".
+func comparisons(r *Report) []string {
+	if len(r.Results) == 0 {
+		return nil
+	}
+	first := ModelName(r.Results[0].Model)
+	var lines []string
+	for _, res := range r.Results {
+		if res.SpeedupP50 == nil && res.SpeedupThroughput == nil {
+			continue
+		}
+		var parts []string
+		if res.SpeedupP50 != nil {
+			parts = append(parts, "p50 "+ratioText(*res.SpeedupP50))
+		}
+		if res.SpeedupThroughput != nil {
+			parts = append(parts, "samples/s "+ratioText(*res.SpeedupThroughput))
+		}
+		lines = append(lines, fmt.Sprintf("%s vs %s (%s, batch %d, %s): %s",
+			ModelName(res.Model), first, res.ProviderRan, res.Batch, res.Scenario, strings.Join(parts, ", ")))
+	}
+	return lines
+}
+
+// ratioText is a speedup in words: "0.65× (slower)", "1.41× (faster)",
+// "1.00× (same)".
+func ratioText(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 2, 64)
+	switch {
+	case s == "1.00":
+		return s + "× (same)"
+	case v > 1:
+		return s + "× (faster)"
+	}
+	return s + "× (slower)"
+}
+
+// headline says what ran where: versions and date, then the host, each
+// part empty when unknown.
+func headline(r *Report) (run, machine string) {
 	var parts []string
 	if r.Infer != "" {
 		parts = append(parts, "infer "+r.Infer)
@@ -229,6 +350,11 @@ func headline(r *Report) string {
 	if r.ORTVersion != "" {
 		parts = append(parts, "ONNX Runtime "+r.ORTVersion)
 	}
+	if r.Date != "" {
+		parts = append(parts, r.Date)
+	}
+	run = strings.Join(parts, " · ")
+	parts = nil
 	if h := r.Host; h.OS != "" || h.Arch != "" {
 		parts = append(parts, h.OS+"/"+h.Arch)
 	}
@@ -242,10 +368,12 @@ func headline(r *Report) string {
 		}
 		parts = append(parts, cpu)
 	}
-	if r.Date != "" {
-		parts = append(parts, r.Date)
-	}
-	return strings.Join(parts, " · ")
+	return run, strings.Join(parts, " · ")
+}
+
+// nonEmpty are the strings of ss that are not "".
+func nonEmpty(ss ...string) []string {
+	return slices.DeleteFunc(ss, func(s string) bool { return s == "" })
 }
 
 // skippedLines are "model: entry" for every skipped provider, each once.
@@ -285,19 +413,21 @@ func regressionText(g Regression) string {
 	return s + ")"
 }
 
-// WriteTable writes r as an aligned text table: a headline, one row per
-// result, the providers that were skipped and, when gates failed, a
-// REGRESSION block.
-func WriteTable(w io.Writer, r *Report) error {
+// WriteTable writes r as an aligned text table in view v: a headline (two
+// lines), what every result shares (Compact), one row per result, the
+// providers that were skipped and, when gates were checked, a REGRESSION
+// block or the line "gates passed: ...".
+func WriteTable(w io.Writer, r *Report, v View) error {
 	if r == nil {
 		return errNoReport
 	}
 	var b bytes.Buffer
-	if h := headline(r); h != "" {
-		b.WriteString(h + "\n\n")
+	cols, shared := humanColumns(r, v)
+	run, machine := headline(r)
+	if lines := nonEmpty(run, machine, strings.Join(shared, " · ")); len(lines) > 0 {
+		b.WriteString(strings.Join(lines, "\n") + "\n\n")
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	cols := humanColumns(r)
 	row := make([]string, len(cols))
 	for i, c := range cols {
 		row[i] = c.header
@@ -319,11 +449,14 @@ func WriteTable(w io.Writer, r *Report) error {
 			out += "  " + s + "\n"
 		}
 	}
-	if len(r.Regressions) > 0 {
+	switch {
+	case len(r.Regressions) > 0:
 		out += fmt.Sprintf("\nREGRESSION: %d gate(s) failed\n", len(r.Regressions))
 		for _, g := range r.Regressions {
 			out += "  " + regressionText(g) + "\n"
 		}
+	case len(r.Gates) > 0:
+		out += "\ngates passed: " + strings.Join(r.Gates, "; ") + "\n"
 	}
 	_, err := io.WriteString(w, out)
 	return err
@@ -395,17 +528,23 @@ func mdRow(b *strings.Builder, cells []string) {
 }
 
 // WriteMarkdown writes r as GitHub-flavoured Markdown for a pull-request
-// comment: a headline, the results table, skipped providers, and a
-// Regressions section that starts with ✅ or ❌.
-func WriteMarkdown(w io.Writer, r *Report) error {
+// comment, in view v: a headline, what every result shares (Compact), the
+// results table, skipped providers, a Comparison section saying in words
+// how each model compares with the first, and, only when gates were
+// checked, a Regressions section that starts with ✅ or ❌.
+func WriteMarkdown(w io.Writer, r *Report, v View) error {
 	if r == nil {
 		return errNoReport
 	}
 	var b strings.Builder
-	if h := headline(r); h != "" {
+	cols, shared := humanColumns(r, v)
+	run, machine := headline(r)
+	if h := strings.Join(nonEmpty(run, machine), " · "); h != "" {
 		b.WriteString(mdEscape(h) + "\n\n")
 	}
-	cols := humanColumns(r)
+	if len(shared) > 0 {
+		b.WriteString(mdEscape(strings.Join(shared, " · ")) + "\n\n")
+	}
 	row := make([]string, len(cols))
 	for i, c := range cols {
 		row[i] = c.header
@@ -430,18 +569,36 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			b.WriteString("- " + mdEscape(s) + "\n")
 		}
 	}
+	if cmp := comparisons(r); len(cmp) > 0 {
+		b.WriteString("\n### Comparison\n\n")
+		for _, c := range cmp {
+			b.WriteString("- " + mdEscape(c) + "\n")
+		}
+	}
+	writeMarkdownGates(&b, r)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeMarkdownGates writes the Regressions section: ✅ and the gates
+// checked, or ❌ and a table of what failed; nothing when no gate was
+// checked.
+func writeMarkdownGates(b *strings.Builder, r *Report) {
+	if len(r.Gates) == 0 && len(r.Regressions) == 0 {
+		return
+	}
 	b.WriteString("\n### Regressions\n\n")
 	switch n := len(r.Regressions); n {
 	case 0:
-		b.WriteString("✅ no regressions\n")
+		b.WriteString("✅ no regressions (" + mdEscape(strings.Join(r.Gates, "; ")) + ")\n")
 	default:
 		noun := "regressions"
 		if n == 1 {
 			noun = "regression"
 		}
-		fmt.Fprintf(&b, "❌ %d %s\n\n", n, noun)
-		mdRow(&b, []string{"model", "provider", "batch", "metric", "baseline", "current", "limit", "change"})
-		mdRow(&b, []string{"---", "---", "---:", "---", "---:", "---:", "---", "---:"})
+		fmt.Fprintf(b, "❌ %d %s\n\n", n, noun)
+		mdRow(b, []string{"model", "provider", "batch", "metric", "baseline", "current", "limit", "change"})
+		mdRow(b, []string{"---", "---", "---:", "---", "---:", "---:", "---", "---:"})
 		for _, g := range r.Regressions {
 			base := "-"
 			if g.Baseline != 0 {
@@ -451,12 +608,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			if change == "" {
 				change = "-"
 			}
-			mdRow(&b, []string{mdEscape(g.Model), mdEscape(g.Provider), strconv.Itoa(g.Batch), mdEscape(g.Metric),
+			mdRow(b, []string{mdEscape(g.Model), mdEscape(g.Provider), strconv.Itoa(g.Batch), mdEscape(g.Metric),
 				base, regressionValue(g.Metric, g.Current), mdEscape(g.Limit), change})
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // errNoReport is returned by the writers for a nil *Report.

@@ -61,6 +61,7 @@ func goldenReport() *Report {
 				RunsPerSec: 49.2, SamplesPerSec: 393.6, PeakRSSGrowthBytes: 209_715_200,
 			},
 		},
+		Gates: []string{"p50 and p99 at most +10%, runs/s at most -10% vs the baseline", "samples/s ≥ 500/s"},
 		Regressions: []Regression{
 			{Model: "resnet50.onnx", Provider: "cuda", Batch: 1, Metric: "p99", Baseline: 2.35, Current: 2.9, Limit: "+10%", Change: "+23.4%"},
 			{Model: "resnet50.onnx", Provider: "cpu", Batch: 8, Metric: "samples/s", Current: 393.6, Limit: "≥ 500/s"},
@@ -68,14 +69,29 @@ func goldenReport() *Report {
 	}
 }
 
+// goldenCase is one golden file: a format in a view.
+type goldenCase struct {
+	format Format
+	view   View
+	file   string
+}
+
 func TestGoldenReports(t *testing.T) {
-	for _, f := range []Format{FormatTable, FormatJSON, FormatCSV, FormatMarkdown} {
-		t.Run(string(f), func(t *testing.T) {
+	for _, c := range []goldenCase{
+		{FormatTable, Compact, "report.table"},
+		{FormatTable, Wide, "report.wide.table"},
+		{FormatJSON, Compact, "report.json"},
+		{FormatCSV, Compact, "report.csv"},
+		{FormatMarkdown, Compact, "report.markdown"},
+		{FormatMarkdown, Wide, "report.wide.markdown"},
+	} {
+		f := c.format
+		t.Run(c.file, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := Write(&buf, goldenReport(), f); err != nil {
+			if err := Write(&buf, goldenReport(), f, c.view); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "report."+string(f))
+			golden := filepath.Join("testdata", c.file)
 			if *update {
 				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
@@ -91,7 +107,7 @@ func TestGoldenReports(t *testing.T) {
 			// Writing again gives the same bytes: the writers depend on
 			// nothing but the report (no map order, no clock).
 			var again bytes.Buffer
-			if err := Write(&again, goldenReport(), f); err != nil {
+			if err := Write(&again, goldenReport(), f, c.view); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(again.Bytes(), buf.Bytes()) {
@@ -162,11 +178,11 @@ func TestParseFormat(t *testing.T) {
 			t.Errorf("ParseFormat(%q) = %q, %v; want an error naming it", in, got, err)
 		}
 	}
-	if err := Write(new(bytes.Buffer), goldenReport(), "xml"); err == nil {
+	if err := Write(new(bytes.Buffer), goldenReport(), "xml", Compact); err == nil {
 		t.Error(`Write(format "xml"): no error`)
 	}
 	for _, f := range []Format{FormatTable, FormatJSON, FormatCSV, FormatMarkdown} {
-		if err := Write(new(bytes.Buffer), nil, f); err == nil {
+		if err := Write(new(bytes.Buffer), nil, f, Compact); err == nil {
 			t.Errorf("Write(nil report, %s): no error", f)
 		}
 	}
@@ -175,14 +191,15 @@ func TestParseFormat(t *testing.T) {
 func TestMarkdownNoRegressions(t *testing.T) {
 	r := goldenReport()
 	r.Regressions = nil
+	r.Gates = []string{"p99 ≤ 20ms"}
 	r.Results[0].Model = "a|b.onnx"
 	var buf bytes.Buffer
-	if err := WriteMarkdown(&buf, r); err != nil {
+	if err := WriteMarkdown(&buf, r, Compact); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	if !strings.Contains(out, "### Regressions\n\n✅ no regressions\n") {
-		t.Errorf("markdown without regressions lacks the ✅ line:\n%s", out)
+	if !strings.Contains(out, "### Regressions\n\n✅ no regressions (p99 ≤ 20ms)\n") {
+		t.Errorf("markdown of a gated run without regressions lacks the ✅ line:\n%s", out)
 	}
 	if strings.Contains(out, "❌") {
 		t.Errorf("markdown without regressions has ❌:\n%s", out)
@@ -193,7 +210,7 @@ func TestMarkdownNoRegressions(t *testing.T) {
 	one := goldenReport()
 	one.Regressions = one.Regressions[:1]
 	buf.Reset()
-	if err := WriteMarkdown(&buf, one); err != nil {
+	if err := WriteMarkdown(&buf, one, Compact); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "❌ 1 regression\n") {

@@ -55,7 +55,9 @@ type Result struct {
 	SamplesPerSec   float64 `json:"samples_per_sec"`
 	// PeakRSSGrowthBytes is the process's peak resident memory during this
 	// measurement (session creation included) minus its resident memory
-	// before it; -1 when the platform cannot tell.
+	// before it, with the runtime already started on the same providers,
+	// so that the first model measured does not pay for the runtime's own
+	// start-up; -1 when the platform cannot tell.
 	PeakRSSGrowthBytes int64 `json:"peak_rss_growth_bytes"`
 	// SpeedupP50 and SpeedupThroughput compare with the first model on the
 	// same provider, batch and scenario (>1 is faster); absent for it.
@@ -75,6 +77,9 @@ type Report struct {
 	Host        Host      `json:"host"`
 	Percentiles []float64 `json:"percentiles"`
 	Results     []Result  `json:"results"`
+	// Gates are the gates that were checked, in words (Gates.Describe);
+	// none when the run was not gated.
+	Gates []string `json:"gates,omitempty"`
 	// Regressions lists the gates that failed (empty when all passed).
 	Regressions []Regression `json:"regressions"`
 }

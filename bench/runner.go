@@ -171,6 +171,7 @@ func Run(cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		startRuntime(sessionOptions(&cfg, providers))
 		for i, m := range cfg.Models {
 			batches := cfg.Batches
 			if len(batches) == 0 {
@@ -199,7 +200,7 @@ func measure(cfg *Config, m Model, shapes map[string][]int64, ep string, provide
 		Provider: ep, Batch: batch, Scenario: cfg.Scenario, Concurrency: cfg.Concurrency,
 		RateTarget: cfg.Rate,
 	}
-	opts := ort.Options{Providers: providers, IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads, OptLevel: cfg.OptLevel}
+	opts := sessionOptions(cfg, providers)
 	rss := startRSS()
 	start := time.Now()
 	var s *ort.Session
@@ -260,6 +261,12 @@ func measure(cfg *Config, m Model, shapes map[string][]int64, ep string, provide
 		r.SamplesPerSec = r.RunsPerSec * float64(batch)
 	}
 	return r, nil
+}
+
+// sessionOptions are the session options of every measurement on
+// providers.
+func sessionOptions(cfg *Config, providers []ort.Provider) ort.Options {
+	return ort.Options{Providers: providers, IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads, OptLevel: cfg.OptLevel}
 }
 
 // inputShapes are the shapes m's random inputs take: the user's, else
@@ -335,9 +342,9 @@ func warmup(cfg *Config, preps []*ort.Prepared) (int, time.Duration, error) {
 func runStreams(cfg *Config, preps []*ort.Prepared, r *Result, label string) error {
 	total := int64(cfg.Iterations)
 	if total > 0 {
-		cfg.Progress.Start(label, total)
+		cfg.Progress.Start(label, total, progress.Runs)
 	} else {
-		cfg.Progress.Start(label+" (s)", int64(cfg.Duration/time.Second))
+		cfg.Progress.Start(label, int64(cfg.Duration/time.Second), progress.Seconds)
 	}
 	defer cfg.Progress.Done()
 	var issued atomic.Int64
@@ -433,9 +440,9 @@ func queueLimit(rate float64, runTime time.Duration) int {
 // waited for.
 func runServer(cfg *Config, preps []*ort.Prepared, r *Result, label string, limit int) error {
 	if cfg.Iterations > 0 {
-		cfg.Progress.Start(label, int64(cfg.Iterations))
+		cfg.Progress.Start(label, int64(cfg.Iterations), progress.Requests)
 	} else {
-		cfg.Progress.Start(label+" (s)", int64(cfg.Duration/time.Second))
+		cfg.Progress.Start(label, int64(cfg.Duration/time.Second), progress.Seconds)
 	}
 	defer cfg.Progress.Done()
 	queue := make(chan time.Time, limit) // each request's scheduled arrival

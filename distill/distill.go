@@ -61,6 +61,27 @@ type Options struct {
 // ErrInterrupted is returned when StopAfterSteps stops a run.
 var ErrInterrupted = errors.New("training interrupted")
 
+// ErrNoCheckpointDir is returned for Resume without CheckpointDir.
+var ErrNoCheckpointDir = errors.New("resuming needs a checkpoint directory")
+
+// CheckpointMismatchError is returned when the checkpoint to resume from
+// was written for another teacher, student or options.
+type CheckpointMismatchError struct{ Path string }
+
+func (e *CheckpointMismatchError) Error() string {
+	return fmt.Sprintf("checkpoint %s was written for another teacher, student or options; start over without resuming", e.Path)
+}
+
+// DivergedError is returned when the training loss stops being finite.
+type DivergedError struct {
+	Loss float64
+	Step int
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("the loss became %v at step %d: lower the learning rate or clip the gradient norm", e.Loss, e.Step)
+}
+
 // Eval is a student compared with the teacher on the evaluation data.
 type Eval struct {
 	Samples int `json:"samples"`
@@ -73,6 +94,8 @@ type Eval struct {
 	// NonFinite counts the student's output values that are NaN or
 	// infinite.
 	NonFinite int64 `json:"non_finite_outputs,omitempty"`
+	// Result is the comparison itself (one output), for the gates.
+	Result *eval.Result `json:"-"`
 }
 
 // Result is what Distill produced and measured.
@@ -81,7 +104,7 @@ type Result struct {
 	Params          []string           `json:"trainable"`
 	TrainableParams int64              `json:"trainable_params"`
 	Frozen          []string           `json:"frozen,omitempty"`
-	PrepNotes       []string           `json:"preprocessing"`
+	PrepNotes       []string           `json:"-"`
 	Output          string             `json:"student_output"`
 	TeacherOutput   string             `json:"teacher_output"`
 	History         []EpochRecord      `json:"history"`
@@ -90,11 +113,13 @@ type Result struct {
 	ResumedAt       int                `json:"resumed_after_epoch,omitempty"`
 	Steps           int                `json:"steps"`
 	SamplesPerSec   float64            `json:"train_samples_per_second"`
-	Before          *Eval              `json:"before,omitempty"`
-	After           *Eval              `json:"after,omitempty"`
-	TeacherP50MS    float64            `json:"teacher_p50_ms"`
-	StudentP50MS    float64            `json:"student_p50_ms"`
-	Notes           []string           `json:"notes"`
+	// Before is the student before training; After after it (reported as
+	// the validation), both against the teacher.
+	Before *Eval `json:"before,omitempty"`
+	After  *Eval `json:"-"`
+	// Speed times the teacher and the student on one evaluation sample.
+	Speed *eval.Speed `json:"-"`
+	Notes []string    `json:"-"`
 }
 
 // checkpointFile is the name of the checkpoint inside CheckpointDir.
@@ -188,14 +213,14 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 	}
 	if opts.Resume {
 		if ckpt == "" {
-			return nil, errors.New("--resume needs --checkpoint-dir")
+			return nil, ErrNoCheckpointDir
 		}
 		c, err := LoadCheckpoint(ckpt)
 		if err != nil {
 			return nil, err
 		}
 		if c.Fingerprint != fp {
-			return nil, fmt.Errorf("checkpoint %s was written for another teacher, student or options; start over without --resume", ckpt)
+			return nil, &CheckpointMismatchError{Path: ckpt}
 		}
 		if err := c.Validate(paramShapes(tg)); err != nil {
 			return nil, fmt.Errorf("checkpoint %s cannot be resumed: %w", ckpt, err)
@@ -251,7 +276,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		if err != nil {
 			return nil, err
 		}
-		opts.Progress.Start(fmt.Sprintf("epoch %d/%d", epoch+1, opts.Epochs), int64(src.Len()))
+		opts.Progress.Start(fmt.Sprintf("epoch %d/%d", epoch+1, opts.Epochs), int64(src.Len()), progress.Samples)
 		var lossSum float64
 		var n int
 		var lr float64
@@ -284,7 +309,7 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 			if math.IsNaN(l[0]) || math.IsInf(l[0], 0) {
 				src.Close()
 				opts.Progress.Done()
-				return nil, fmt.Errorf("the loss became %v at step %d: lower --lr or add gradient clipping", l[0], cp.Step+1)
+				return nil, &DivergedError{Loss: l[0], Step: cp.Step + 1}
 			}
 			if _, lr, err = opt.Step(grads); err != nil {
 				src.Close()
@@ -364,11 +389,8 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		}
 		// Per-sample latency: one sample, which every batch size takes.
 		if one, err := firstSample(opts.Eval); err == nil {
-			if res.TeacherP50MS, err = eval.LatencyOn(teacher, opts.Session, one, opts.LatencyRuns); err != nil {
-				res.Notes = append(res.Notes, "teacher latency not measured: "+err.Error())
-			}
-			if res.StudentP50MS, err = eval.LatencyOn(res.Model, opts.Session, one, opts.LatencyRuns); err != nil {
-				res.Notes = append(res.Notes, "student latency not measured: "+err.Error())
+			if res.Speed, err = eval.CompareSpeedOn(teacher, res.Model, opts.Session, one, opts.LatencyRuns); err != nil {
+				res.Notes = append(res.Notes, "latency not measured: "+err.Error())
 			}
 		}
 	}

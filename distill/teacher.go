@@ -338,7 +338,8 @@ func evalStudent(run *teacherRunner, m *onnxpb.ModelProto, output string, opts O
 		return nil, errors.New("the evaluation data has no samples")
 	}
 	sm := st.Summary()
-	e := &Eval{Samples: samples, Agreement: sm.Agreement, SQNR: sm.SQNR, NonFinite: st.NonFinite}
+	e := &Eval{Samples: samples, Agreement: sm.Agreement, SQNR: sm.SQNR, NonFinite: st.NonFinite,
+		Result: &eval.Result{Samples: samples, Outputs: []*eval.OutputStats{st}}}
 	if sm.RefAccuracy != nil {
 		e.TeacherAccuracy, e.Accuracy = sm.RefAccuracy, sm.CandAccuracy
 	}

@@ -28,8 +28,8 @@ const (
 )
 
 // channelOpTypes are the producers considered when ChannelOptions.OpTypes
-// is empty.
-var channelOpTypes = []string{"Conv", "Gemm", "MatMul"}
+// is empty: every op type channelOps gives a source layout.
+var channelOpTypes = sourceOpTypes()
 
 // ChannelOptions configure ChannelGroups and PruneChannels.
 type ChannelOptions struct {

@@ -350,9 +350,6 @@ func constFloats(tp *onnxpb.TensorProto) ([]float64, error) {
 	return nil, errors.New(tp.GetName() + " is not float32 or float64")
 }
 
-// isDefaultDomain reports whether d names the default ONNX domain.
-func isDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
-
 // channelNodeLabel names a node in groups and reasons: its name, or
 // "<op>:<first output>" when it has none.
 func channelNodeLabel(n *onnxpb.NodeProto) string {
@@ -368,7 +365,7 @@ func channelNodeLabel(n *onnxpb.NodeProto) string {
 
 // channelOpName is n's op type, led by its domain when not the default one.
 func channelOpName(n *onnxpb.NodeProto) string {
-	if !isDefaultDomain(n.GetDomain()) {
+	if !graph.IsDefaultDomain(n.GetDomain()) {
 		return n.GetDomain() + "." + n.GetOpType()
 	}
 	return n.GetOpType()

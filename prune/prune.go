@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/infer-ml/infer/pkg/dataset"
-	"github.com/infer-ml/infer/pkg/eval"
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/inspect"
 	"github.com/infer-ml/infer/pkg/onnx"
@@ -22,6 +21,7 @@ import (
 	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/progress"
 	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/pkg/validate"
 )
 
 // Options configure Prune. Data sources are opened by the caller.
@@ -46,11 +46,10 @@ type Options struct {
 	AnalysisData  dataset.Source
 	// Eval is the validation data.
 	Eval dataset.Source
-	// MaxAccuracyDrop is the gate in top-1 points (<0: off). Without labels
-	// it applies to the disagreement with the original's top-1.
-	MaxAccuracyDrop float64
-	Session         ort.Options
-	LatencyRuns     int
+	// Gate holds the output gates checked on Eval.
+	Gate        validate.Gate
+	Session     ort.Options
+	LatencyRuns int
 	// Shapes are realistic input shapes the model runs at (probe.Find; nil
 	// when none was found): channel pruning records intermediate shapes at
 	// them, and the result is compared with the original at the second.
@@ -83,7 +82,7 @@ type Size struct {
 type Result struct {
 	Model       *onnxpb.ModelProto `json:"-"`
 	Pattern     string             `json:"pattern"`
-	PrepNotes   []string           `json:"preprocessing"`
+	PrepNotes   []string           `json:"-"`
 	Layers      []LayerSparsity    `json:"layers,omitempty"`
 	Groups      []ChannelGroup     `json:"channel_groups,omitempty"`
 	Skipped     []Skipped          `json:"skipped,omitempty"`
@@ -92,19 +91,14 @@ type Result struct {
 	Chosen map[string]float64 `json:"auto_sparsities,omitempty"`
 	// Sparsity is the share of zeros over the pruned weights (unstructured,
 	// N:M) or of removed channels over the pruned groups (channel).
-	Sparsity    float64          `json:"sparsity"`
-	NMSatisfied *bool            `json:"nm_satisfied,omitempty"`
-	Before      Size             `json:"before"`
-	After       Size             `json:"after"`
-	Validation  *eval.Result     `json:"-"`
-	GateMet     bool             `json:"gate_met"`
-	GateSummary string           `json:"gate_summary,omitempty"`
-	RefP50MS    float64          `json:"original_p50_ms"`
-	P50MS       float64          `json:"pruned_p50_ms"`
-	Speed       *eval.Speed      `json:"speed"`
-	SecondShape *eval.ShapeCheck `json:"second_shape"`
-	Provider    string           `json:"provider"`
-	Notes       []string         `json:"notes"`
+	Sparsity    float64 `json:"sparsity"`
+	NMSatisfied *bool   `json:"nm_satisfied,omitempty"`
+	Before      Size    `json:"before"`
+	After       Size    `json:"after"`
+	// Outcome is the validation (reported in the shared report
+	// sections); Upgraded when the reference is the upgraded original.
+	validate.Outcome `json:"-"`
+	Notes            []string `json:"-"`
 	// channelFLOPs is what findUnits measured for the analysis.
 	channelFLOPs *ChannelFLOPs
 }
@@ -191,10 +185,8 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	} else if err := CheckSparsity(opts.Sparsity); err != nil && !opts.AnalysisOnly {
 		return nil, err
 	}
-	res := &Result{Pattern: opts.Pattern.String(), Provider: "cpu", Notes: []string{}}
-	if len(opts.Session.Providers) > 0 {
-		res.Provider = opts.Session.Providers[0].Name
-	}
+	res := &Result{Pattern: opts.Pattern.String(), Notes: []string{}}
+	res.Provider = validate.ProviderOf(opts.Session)
 	// Old exports (opset ≤ 6) may have no ONNX Runtime kernels: they are
 	// upgraded, and the upgraded form (which means the same, see the graph
 	// conformance tests) is the reference.
@@ -206,32 +198,36 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref := m
-	refS, err := ort.NewSessionFromModel(m, opts.Session)
-	if err != nil {
-		refErr := err
+	var unitsErr error
+	ref, err := validate.OpenReference(m, opts.Session, func() (*onnxpb.ModelProto, error) {
 		if !upgraded {
-			if float, pr, err = PrepareWith(m, opts.Pattern, true, opts); err != nil {
-				return nil, fmt.Errorf("original model: %w", refErr)
-			}
-			if units, err = findUnits(float, res, opts); err != nil {
+			f, r, err := PrepareWith(m, opts.Pattern, true, opts)
+			if err != nil {
 				return nil, err
 			}
+			float, pr = f, r
+			units, unitsErr = findUnits(float, res, opts)
 		}
-		if refS, err = ort.NewSessionFromModel(float, opts.Session); err != nil {
-			return nil, fmt.Errorf("original model: %w", refErr)
-		}
-		ref = float
-		res.Notes = append(res.Notes, "the input model does not run in ONNX Runtime as it is ("+firstLine(refErr.Error())+"); it was upgraded to opset "+fmt.Sprint(prep.DefaultMinOpset)+" and the pruned model validated against that form")
+		return float, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	defer refS.Close()
+	defer ref.Close()
+	if unitsErr != nil {
+		return nil, unitsErr
+	}
+	if ref.Upgraded {
+		res.Upgraded = true
+		res.Notes = append(res.Notes, ref.Note)
+	}
 	res.PrepNotes = pr.Notes
 
 	if opts.Analyze || opts.Auto {
 		if opts.AnalysisData == nil {
 			return nil, errors.New("the sensitivity analysis needs data")
 		}
-		if res.Sensitivity, err = analyze(float, refS, units, opts); err != nil {
+		if res.Sensitivity, err = analyze(float, ref.Session, units, opts); err != nil {
 			return nil, err
 		}
 		res.Sensitivity.FLOPs = res.channelFLOPs
@@ -259,7 +255,7 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("internal error: the pruned model is invalid: %w", err)
 	}
 	res.Model = q
-	if err := validate(ref, refS, m, q, res, opts); err != nil {
+	if err := check(ref, m, q, res, opts); err != nil {
 		return nil, err
 	}
 	if opts.Pattern.Kind != "channel" {
@@ -272,66 +268,38 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 // original again, replacing res's model, validation, gate, latency and
 // sizes.
 func Revalidate(m, q *onnxpb.ModelProto, res *Result, opts Options) error {
-	refS, err := ort.NewSessionFromModel(m, opts.Session)
+	ref, err := validate.OpenReference(m, opts.Session, nil)
 	if err != nil {
-		return fmt.Errorf("original model: %w", err)
+		return err
 	}
-	defer refS.Close()
+	defer ref.Close()
 	res.Model = q
-	return validate(m, refS, m, q, res, opts)
+	return check(ref, m, q, res, opts)
 }
 
-// validate compares q with the reference (ref, run by refS) on
-// opts.Eval, applies the gate, and measures latency and sizes (m is the
-// input model the sizes start from).
-func validate(ref *onnxpb.ModelProto, refS *ort.Session, m, q *onnxpb.ModelProto, res *Result, opts Options) error {
-	cs, err := ort.NewSessionFromModel(q, opts.Session)
-	if err != nil {
-		return fmt.Errorf("ONNX Runtime cannot load the pruned model: %w", err)
-	}
-	defer cs.Close()
-	if err := opts.Eval.Reset(); err != nil {
+// check compares q with the reference on opts.Eval, applies the gates,
+// and measures latency and sizes (m is the input model the sizes start
+// from).
+func check(ref *validate.Reference, m, q *onnxpb.ModelProto, res *Result, opts Options) error {
+	var err error
+	if res.Validation, err = ref.Compare(q, opts.Session, opts.Eval, "the pruned model"); err != nil {
 		return err
 	}
-	if res.Validation, err = eval.Compare(refS, cs, opts.Eval, eval.Options{}); err != nil {
+	if err := opts.Gate.Measurable(res.Validation); err != nil {
 		return err
 	}
-	res.GateMet, res.GateSummary = true, ""
-	if opts.MaxAccuracyDrop >= 0 {
-		var drop float64
-		drop, res.GateSummary, err = gateMetric(res.Validation)
-		if err != nil {
-			return err
-		}
-		res.GateMet = drop <= opts.MaxAccuracyDrop
-		res.GateSummary = fmt.Sprintf("%s %.2f points (limit %.2f)", res.GateSummary, drop, opts.MaxAccuracyDrop)
-	}
-	if res.SecondShape, err = eval.CheckShape(refS, cs, dataset.SpecsFromGraph(q.GetGraph()), opts.Shapes, opts.Probe); err != nil {
+	res.SetGates(opts.Gate)
+	if res.SecondShape, err = ref.SecondShape(q, opts.Session, opts.Shapes, opts.Probe, "the pruned model"); err != nil {
 		return err
 	}
-	if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+	if res.Speed, err = ref.Speed(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 		return err
 	}
-	res.RefP50MS, res.P50MS = res.Speed.RefP50MS, res.Speed.CandP50MS
 	if res.Before, err = measure(m); err != nil {
 		return err
 	}
 	res.After, err = measure(q)
 	return err
-}
-
-// gateMetric is the top-1 accuracy drop in points with labels, else the
-// disagreement with the original's top-1 in points.
-func gateMetric(ev *eval.Result) (float64, string, error) {
-	o := ev.Primary()
-	switch {
-	case o == nil || !o.Classified:
-		return 0, "", errors.New("--max-accuracy-drop needs a classification output (top-1 over a class axis)")
-	case o.Labelled > 0:
-		return 100 * (o.RefAccuracy() - o.CandAccuracy()), "top-1 accuracy drop", nil
-	default:
-		return 100 * (1 - o.Agreement()), "top-1 disagreement with the original (no labels)", nil
-	}
 }
 
 // unit is what the sensitivity analysis prunes on its own: a weight
@@ -585,11 +553,4 @@ func Plan(m *onnxpb.ModelProto, opts Options) (*PlanResult, error) {
 		p.Weights = append(p.Weights, layer(w, v, t))
 	}
 	return p, nil
-}
-
-func firstLine(s string) string {
-	if len(s) > 160 {
-		s = s[:160] + "…"
-	}
-	return s
 }

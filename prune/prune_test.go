@@ -13,6 +13,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/validate"
 )
 
 func open(t *testing.T, spec string, m *onnxpb.ModelProto, o dataset.Options) dataset.Source {
@@ -30,7 +31,7 @@ func randomData(t *testing.T, m *onnxpb.ModelProto) dataset.Source {
 }
 
 func opts(m *onnxpb.ModelProto, t *testing.T, p Pattern, s float64) Options {
-	return Options{Pattern: p, Sparsity: s, Eval: randomData(t, m), MaxAccuracyDrop: -1, LatencyRuns: 3}
+	return Options{Pattern: p, Sparsity: s, Eval: randomData(t, m), LatencyRuns: 3}
 }
 
 func TestPruneUnstructured(t *testing.T) {
@@ -60,8 +61,8 @@ func TestPruneUnstructured(t *testing.T) {
 		if res.Before.Params != res.After.Params || res.After.Nonzero >= res.Before.Nonzero || res.After.GzipBytes >= res.Before.GzipBytes {
 			t.Errorf("sizes %+v → %+v", res.Before, res.After)
 		}
-		if res.Validation == nil || res.Validation.Samples != 16 || res.P50MS <= 0 {
-			t.Fatalf("validation %+v, p50 %v", res.Validation, res.P50MS)
+		if res.Validation == nil || res.Validation.Samples != 16 || res.Speed.CandP50MS <= 0 {
+			t.Fatalf("validation %+v, p50 %v", res.Validation, res.Speed.CandP50MS)
 		}
 	}
 	// The input model is untouched.
@@ -151,9 +152,9 @@ func TestPruneAnalyzeAutoMNIST(t *testing.T) {
 	digits := testutil.Fixture(t, "mnist/digits.npz")
 	o := Options{
 		Pattern: Unstructured, Sparsity: 0.7, Analyze: true, Auto: true,
-		AnalysisData:    open(t, digits, m, dataset.Options{Limit: 1500}),
-		Eval:            open(t, digits, m, dataset.Options{}),
-		MaxAccuracyDrop: 0, LatencyRuns: 3, Session: ort.Options{},
+		AnalysisData: open(t, digits, m, dataset.Options{Limit: 1500}),
+		Eval:         open(t, digits, m, dataset.Options{}),
+		Gate:         validate.Gate{MaxAccuracyDrop: validate.Limit(0)}, LatencyRuns: 3, Session: ort.Options{},
 	}
 	res, err := Prune(m, o)
 	if err != nil {
@@ -197,7 +198,6 @@ func TestAnalyzeChannelFLOPs(t *testing.T) {
 	res, err := Prune(m, Options{
 		Pattern: Channel, Sparsity: 0.5, Analyze: true, AnalysisOnly: true, Levels: []float64{0.5},
 		AnalysisData: open(t, digits, m, dataset.Options{Limit: 64}), Eval: open(t, digits, m, dataset.Options{Limit: 64}),
-		MaxAccuracyDrop: -1,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/progress"
 )
 
 // Point is one layer pruned on its own to one sparsity, compared with the
@@ -75,11 +76,12 @@ func analyze(float *onnxpb.ModelProto, refS *ort.Session, units []unit, opts Opt
 	}
 	sens := &Sensitivity{}
 	total := len(units) * len(levels)
-	opts.Progress.Start("sensitivity", int64(total))
+	opts.Progress.Start("sensitivity", int64(total), progress.Steps)
 	defer opts.Progress.Done()
 	for _, u := range units {
 		ls := LayerSensitivity{Name: u.Name, Node: u.Node, OpType: u.OpType, Params: u.Params, FLOPs: u.FLOPs}
 		for _, s := range levels {
+			opts.Progress.Step(fmt.Sprintf("%s at %g%%", u.Name, 100*s))
 			q := graph.CloneSharingInitializers(float)
 			scratch := &Result{}
 			o := opts
@@ -123,7 +125,6 @@ func analyze(float *onnxpb.ModelProto, refS *ort.Session, units []unit, opts Opt
 				}
 			}
 			ls.Points = append(ls.Points, p)
-			opts.Progress.Add(1)
 		}
 		sens.Layers = append(sens.Layers, ls)
 	}

@@ -110,7 +110,7 @@ func FindWeights(m *onnxpb.ModelProto, sel Selection) ([]*Weight, []Skipped, err
 					}
 				}
 			}
-			if !slices.Contains(ops, n.GetOpType()) || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
+			if !slices.Contains(ops, n.GetOpType()) || !graph.IsDefaultDomain(n.GetDomain()) {
 				continue
 			}
 			skip := func(why string) { skipped = append(skipped, Skipped{n.GetName(), n.GetOpType(), why}) }

@@ -41,7 +41,7 @@ func BenchmarkZooChannel(b *testing.B) {
 			}
 			defer ev.Close()
 			for i := 0; i < b.N; i++ {
-				res, err := Prune(a.Model, Options{Pattern: Channel, Sparsity: 0.5, Eval: ev, MaxAccuracyDrop: -1, Session: one, Shapes: shapes, Probe: po})
+				res, err := Prune(a.Model, Options{Pattern: Channel, Sparsity: 0.5, Eval: ev, Session: one, Shapes: shapes, Probe: po})
 				if err != nil {
 					b.Fatal(err)
 				}

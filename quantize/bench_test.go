@@ -2,7 +2,6 @@ package quantize
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,17 +90,16 @@ func speedups(b *testing.B, m *onnxpb.ModelProto, batch int, dynamic bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nan := math.NaN()
 	one := ort.Options{IntraOpThreads: 1}
 	static, err := Quantize(m, Options{Mode: Static, Plan: PlanOptions{PerChannel: true}, Calibration: randomBatch(b, m, batch),
-		Eval: randomBatch(b, m, batch), MaxAccuracyDrop: -1, MinSQNR: nan, Session: one})
+		Eval: randomBatch(b, m, batch), Session: one})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var dyn *Result
 	if dynamic {
 		if dyn, err = Quantize(m, Options{Mode: Dynamic, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(b, m, batch),
-			MaxAccuracyDrop: -1, MinSQNR: nan, Session: one}); err != nil {
+			Session: one}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -154,7 +152,7 @@ func BenchmarkMNIST(b *testing.B) {
 		cal, _ := dataset.Open(digits, specs, dataset.Options{Limit: 500})
 		ev, _ := dataset.Open(digits, specs, dataset.Options{Offset: 500})
 		res, err := Quantize(mp.Proto, Options{Mode: Static, Plan: PlanOptions{PerChannel: true}, Calib: calib.Config{Method: calib.MinMax},
-			Calibration: cal, Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), Session: ort.Options{IntraOpThreads: 1}})
+			Calibration: cal, Eval: ev, Session: ort.Options{IntraOpThreads: 1}})
 		cal.Close()
 		ev.Close()
 		if err != nil {

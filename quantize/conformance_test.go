@@ -2,7 +2,6 @@ package quantize
 
 import (
 	"errors"
-	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,7 +38,7 @@ func TestQuantizeConformanceModels(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, mode := range []Mode{Static, Dynamic} {
-			o := Options{Mode: mode, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 1}
+			o := Options{Mode: mode, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Eval: ev, LatencyRuns: 1}
 			if mode == Static {
 				cal.Reset()
 				o.Calibration = cal

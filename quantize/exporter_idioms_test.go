@@ -2,7 +2,6 @@ package quantize
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/pkg/validate"
 )
 
 // Models as PyTorch's exporter writes them (issue 12, item 5): nodes
@@ -231,7 +231,7 @@ func TestQuantizeExporterIdioms(t *testing.T) {
 }
 
 func exportedOptions(t *testing.T, m *onnxpb.ModelProto, mode Mode) Options {
-	o := Options{Mode: mode, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 1,
+	o := Options{Mode: mode, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, LatencyRuns: 1,
 		Eval: open(t, "random", m, dataset.Options{RandomSamples: calibrationBatch, BatchSize: calibrationBatch, Seed: 2})}
 	if mode == Static {
 		o.Calibration = open(t, "random", m, dataset.Options{RandomSamples: 2 * calibrationBatch, BatchSize: calibrationBatch, Seed: 1})
@@ -450,7 +450,7 @@ func TestAccuracySearchUnnamedNodes(t *testing.T) {
 	testutil.InitORT(t)
 	m := torchMLPModel(torchMLP{identities: 1})
 	o := exportedOptions(t, m, Static)
-	o.MinSQNR = 200 // only float meets it
+	o.Gate.MinSQNR = validate.Limit(200) // only float meets it
 	res, err := Quantize(m, o)
 	if err != nil {
 		t.Fatal(err)

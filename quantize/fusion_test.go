@@ -1,7 +1,6 @@
 package quantize
 
 import (
-	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,7 +40,6 @@ func optimizedOps(t *testing.T, m *onnxpb.ModelProto) map[string]int {
 // no float Conv/Gemm/MatMul may be left running.
 func TestORTFusesQuantizedModels(t *testing.T) {
 	testutil.InitORT(t)
-	nan := math.NaN()
 	cases := []struct {
 		name  string
 		m     *onnxpb.ModelProto
@@ -57,7 +55,7 @@ func TestORTFusesQuantizedModels(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			opts := Options{Mode: c.mode, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(t, c.m, 4), MaxAccuracyDrop: -1, MinSQNR: nan, LatencyRuns: 3}
+			opts := Options{Mode: c.mode, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Eval: randomBatch(t, c.m, 4), LatencyRuns: 3}
 			if c.mode == Static {
 				opts.Calibration = randomBatch(t, c.m, 8)
 			}
@@ -100,9 +98,9 @@ func TestMobileNetBlocksStayInt8(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true}, Shapes: shapes,
-		Calibration:     open(t, "random", a.Model, dataset.Options{RandomSamples: 32, BatchSize: 8, Shapes: shapes.A, Seed: 1}),
-		Eval:            open(t, "random", a.Model, dataset.Options{RandomSamples: 8, Shapes: shapes.A, Seed: 2}),
-		MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 3}
+		Calibration: open(t, "random", a.Model, dataset.Options{RandomSamples: 32, BatchSize: 8, Shapes: shapes.A, Seed: 1}),
+		Eval:        open(t, "random", a.Model, dataset.Options{RandomSamples: 8, Shapes: shapes.A, Seed: 2}),
+		LatencyRuns: 3}
 	res, err := Quantize(a.Model, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -143,9 +141,9 @@ func TestUnfusedNodesAreReported(t *testing.T) {
 		}
 	}
 	opts := Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true, ActivationType: tensor.Int8},
-		Calibration:     open(t, "random", a.Model, dataset.Options{RandomSamples: 4, Shapes: a.ShapeA, Seed: 1}),
-		Eval:            open(t, "random", a.Model, dataset.Options{RandomSamples: 2, Shapes: a.ShapeA, Seed: 2}),
-		MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 3}
+		Calibration: open(t, "random", a.Model, dataset.Options{RandomSamples: 4, Shapes: a.ShapeA, Seed: 1}),
+		Eval:        open(t, "random", a.Model, dataset.Options{RandomSamples: 2, Shapes: a.ShapeA, Seed: 2}),
+		LatencyRuns: 3}
 	res, err := Quantize(a.Model, opts)
 	if err != nil {
 		t.Fatal(err)

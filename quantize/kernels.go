@@ -54,7 +54,7 @@ func ORTKernels(m *onnxpb.ModelProto, so ort.Options, quantized map[string]bool)
 	k := &Kernels{Ops: map[string]int{}}
 	for _, n := range g.GetNode() {
 		k.Ops[n.GetOpType()]++
-		if !computeOps[n.GetOpType()] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") || !quantized[n.GetName()] {
+		if !computeOps[n.GetOpType()] || !graph.IsDefaultDomain(n.GetDomain()) || !quantized[n.GetName()] {
 			continue
 		}
 		for _, in := range n.GetInput() {

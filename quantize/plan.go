@@ -325,7 +325,7 @@ func buildPlan(m *onnxpb.ModelProto, opts PlanOptions, islands map[string]bool) 
 		d := NodeDecision{Name: n.GetName(), OpType: n.GetOpType()}
 		h, ok := registry[n.GetOpType()]
 		switch {
-		case n.GetDomain() != "" && n.GetDomain() != "ai.onnx":
+		case !graph.IsDefaultDomain(n.GetDomain()):
 			d.Reason = "operator of domain " + n.GetDomain()
 		case excluded[n.GetName()]:
 			d.Reason = "excluded by --exclude-nodes"

@@ -35,7 +35,7 @@ func BenchmarkFP16(b *testing.B) {
 	}{{"cnn", testmodels.CNN(testmodels.CNNConfig{})}, {"transformer", testmodels.Transformer(testmodels.TransformerConfig{})}} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				res, err := Quantize(c.m, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16), Eval: randomBatch(b, c.m, 8), MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 5})
+				res, err := Quantize(c.m, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16), Eval: randomBatch(b, c.m, 8), LatencyRuns: 5})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -59,7 +59,7 @@ func BenchmarkInt4Transformer512(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		res, err := Quantize(m, Options{Mode: Int4, Int4: int4.Options{BlockSize: 32, Symmetric: true}, Eval: randomBatch(b, m, 4),
-			MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 5})
+			LatencyRuns: 5})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func BenchmarkMNISTFP16(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := Quantize(mp.Proto, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16), Eval: ev, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), LatencyRuns: 5})
+		res, err := Quantize(mp.Proto, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16), Eval: ev, LatencyRuns: 5})
 		ev.Close()
 		if err != nil {
 			b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/pkg/validate"
 	"github.com/infer-ml/infer/quantize/calib"
 	"github.com/infer-ml/infer/quantize/half"
 )
@@ -40,7 +41,6 @@ func TestQuantizeMNIST(t *testing.T) {
 		CalibrationSamples: 500,
 		Calibration:        open(t, digits, m, dataset.Options{Limit: 500, Shuffle: true, Seed: 1}),
 		Eval:               open(t, digits, m, dataset.Options{Offset: 500, Limit: 2000}),
-		MaxAccuracyDrop:    -1, MinSQNR: math.NaN(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestQuantizeMLPDynamic(t *testing.T) {
 	testutil.InitORT(t)
 	m := testmodels.MLP(testmodels.MLPConfig{Seed: 2})
 	res, err := Quantize(m, Options{Mode: Dynamic, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true},
-		Eval: open(t, "random", m, dataset.Options{RandomSamples: 32, BatchSize: 8, Seed: 3}), MaxAccuracyDrop: -1, MinSQNR: math.NaN()})
+		Eval: open(t, "random", m, dataset.Options{RandomSamples: 32, BatchSize: 8, Seed: 3})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +92,9 @@ func TestAccuracyAwareBisection(t *testing.T) {
 	testutil.InitORT(t)
 	m := testmodels.Transformer(testmodels.TransformerConfig{})
 	res, err := Quantize(m, Options{Mode: Static, NoLatencySearch: true, Plan: PlanOptions{PerChannel: true},
-		Calibration:     open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 1}),
-		Eval:            open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}),
-		MaxAccuracyDrop: -1, MinSQNR: 200, LatencyRuns: 2})
+		Calibration: open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 1}),
+		Eval:        open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}),
+		Gate:        validate.Gate{MinSQNR: validate.Limit(200)}, LatencyRuns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestFP16MixedPrecisionSearch(t *testing.T) {
 	testutil.InitORT(t)
 	m := testmodels.Transformer(testmodels.TransformerConfig{})
 	res, err := Quantize(m, Options{Mode: FP16, Half: half.DefaultOptions(tensor.Float16),
-		Eval: open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}), MaxAccuracyDrop: -1, MinSQNR: 200, LatencyRuns: 2})
+		Eval: open(t, "random", m, dataset.Options{RandomSamples: 4, Seed: 2}), Gate: validate.Gate{MinSQNR: validate.Limit(200)}, LatencyRuns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

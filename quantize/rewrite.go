@@ -48,7 +48,7 @@ func int8Form(m *onnxpb.ModelProto) (*onnxpb.ModelProto, int, error) {
 	var nodes []*onnxpb.NodeProto
 	n := 0
 	for _, nd := range g.GetNode() {
-		if nd.GetDomain() != "" && nd.GetDomain() != "ai.onnx" {
+		if !graph.IsDefaultDomain(nd.GetDomain()) {
 			nodes = append(nodes, nd)
 			continue
 		}

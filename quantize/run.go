@@ -18,6 +18,7 @@ import (
 	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/progress"
 	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/pkg/validate"
 	"github.com/infer-ml/infer/quantize/calib"
 	"github.com/infer-ml/infer/quantize/half"
 	"github.com/infer-ml/infer/quantize/int4"
@@ -52,11 +53,10 @@ type Options struct {
 	CalibrationStats *calib.Stats
 	// Eval is the evaluation data, disjoint from the calibration data.
 	Eval dataset.Source
-	// Gates: MaxAccuracyDrop in top-1 points (<0 off), MinSQNR in dB
-	// (NaN off). With a gate, the most damaging nodes are kept float until
+	// Gate holds the output gates (its MinSpeedup is the caller's to
+	// check). With one set, the most damaging nodes are kept float until
 	// it holds.
-	MaxAccuracyDrop float64
-	MinSQNR         float64
+	Gate validate.Gate
 	// Session configures every ONNX Runtime session (providers, threads).
 	Session ort.Options
 	// LatencyRuns is the number of timed runs per model for the latency
@@ -94,21 +94,18 @@ type KeptFloat struct {
 
 // Result is what Quantize produced and measured.
 type Result struct {
-	Model       *onnxpb.ModelProto `json:"-"`
-	Float       *onnxpb.ModelProto `json:"-"` // the pre-processed float model
-	Stats       *calib.Stats       `json:"-"`
-	PrepNotes   []string           `json:"preprocessing"`
-	Nodes       []NodeDecision     `json:"nodes"`
-	Apply       *ApplyStats        `json:"applied"`
-	Validation  *eval.Result       `json:"-"`
-	Layers      []LayerError       `json:"layers"`
-	KeptFloat   []KeptFloat        `json:"kept_float"`
-	GateMet     bool               `json:"gate_met"`
-	GateSummary string             `json:"gate_summary,omitempty"`
-	RefP50MS    float64            `json:"float_p50_ms"`
-	QuantP50MS  float64            `json:"quantized_p50_ms"`
-	Speed       *eval.Speed        `json:"speed"`
-	SecondShape *eval.ShapeCheck   `json:"second_shape"`
+	Model     *onnxpb.ModelProto `json:"-"`
+	Float     *onnxpb.ModelProto `json:"-"` // the pre-processed float model
+	Stats     *calib.Stats       `json:"-"`
+	PrepNotes []string           `json:"preprocessing"`
+	Nodes     []NodeDecision     `json:"nodes"`
+	Apply     *ApplyStats        `json:"applied"`
+	Layers    []LayerError       `json:"layers"`
+	KeptFloat []KeptFloat        `json:"kept_float"`
+	// Outcome is the validation of the model returned (opts.Gate's
+	// verdicts; its Upgraded when the input does not run in ONNX Runtime
+	// as it is and the pre-processed form was the reference).
+	validate.Outcome `json:"-"`
 	// Regions are the latency-aware search's decisions (nil when it did
 	// not run); Fallback is set when no int8 placement beat float and the
 	// float model was written; Kernels is what ONNX Runtime runs for the
@@ -116,7 +113,6 @@ type Result struct {
 	Regions   []Region  `json:"regions,omitempty"`
 	Kernels   *Kernels  `json:"ort_kernels,omitempty"`
 	Fallback  *Fallback `json:"fallback,omitempty"`
-	Provider  string    `json:"provider"`
 	Notes     []string  `json:"notes"`
 	halfNotes []string
 }
@@ -124,6 +120,10 @@ type Result struct {
 // ErrNothingToQuantize is returned when the model has no float weights in
 // nodes that can be quantized.
 var ErrNothingToQuantize = errors.New("nothing to quantize")
+
+// ErrNoCalibration is returned for static quantization with neither
+// calibration data nor calibration statistics.
+var ErrNoCalibration = errors.New("static quantization needs calibration data or calibration statistics")
 
 // IsQuantized reports whether a model already holds quantization nodes.
 func IsQuantized(m *onnxpb.ModelProto) string {
@@ -197,15 +197,13 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		return nil, err
 	}
 	opts.Plan.Observed = pr.ObservedShapes
-	res := &Result{Float: float, PrepNotes: pr.Notes, Provider: "cpu"}
+	res := &Result{Float: float, PrepNotes: pr.Notes}
+	res.Provider = validate.ProviderOf(opts.Session)
 	// Static quantization works on the int8 form of the pre-processed
 	// model; plain is the model before that rewrite.
 	plain := float
 	if n := subgraphNodes(float.GetGraph()); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d nodes inside If/Loop/Scan subgraphs stay float (only the main graph is quantized)", n))
-	}
-	if len(opts.Session.Providers) > 0 {
-		res.Provider = opts.Session.Providers[0].Name
 	}
 	var plan *Plan
 	var ranges map[string][2]float64
@@ -310,30 +308,21 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if err := graph.Validate(q); err != nil {
 		return nil, fmt.Errorf("internal error: the quantized model is invalid: %w", err)
 	}
-	ref := m
-	refS, err := ort.NewSessionFromModel(m, opts.Session)
+	ref, err := validate.OpenReference(m, opts.Session, func() (*onnxpb.ModelProto, error) { return float, nil })
 	if err != nil {
-		// Old exports (opset ≤ 6) may have no ONNX Runtime kernels; the
-		// pre-processed model means the same (graph conformance tests) and
-		// does run.
-		var ferr error
-		if refS, ferr = ort.NewSessionFromModel(float, opts.Session); ferr != nil {
-			return nil, fmt.Errorf("float model: %w", err)
-		}
-		ref = float
-		res.Notes = append(res.Notes, "the input model does not run in ONNX Runtime as it is ("+firstLine(err.Error())+"); the quantized model was validated against its pre-processed (upgraded) form")
+		return nil, err
 	}
-	defer refS.Close()
+	defer ref.Close()
+	if ref.Upgraded {
+		res.Upgraded = true
+		res.Notes = append(res.Notes, ref.Note)
+	}
 	evaluate := func(q *onnxpb.ModelProto) (*eval.Result, error) {
-		cs, err := ort.NewSessionFromModel(q, opts.Session)
-		if err != nil {
-			return nil, fmt.Errorf("ONNX Runtime cannot load the quantized model: %w", err)
-		}
-		defer cs.Close()
-		if err := opts.Eval.Reset(); err != nil {
-			return nil, err
-		}
-		return eval.Compare(refS, cs, opts.Eval, eval.Options{})
+		return ref.Compare(q, opts.Session, opts.Eval, "the quantized model")
+	}
+	gate := func(ev *eval.Result) (float64, bool, string) {
+		vs := opts.Gate.Check(ev)
+		return opts.Gate.Score(ev), validate.Met(vs), validate.Summary(vs)
 	}
 	ev, err := evaluate(q)
 	if err != nil {
@@ -350,11 +339,11 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 		}
 	}
 	res.Notes = append(res.Notes, res.halfNotes...)
-	gated := opts.MaxAccuracyDrop >= 0 || !math.IsNaN(opts.MinSQNR)
-	if o := ev.Primary(); opts.MaxAccuracyDrop >= 0 && (o == nil || o.Labelled == 0) {
-		return nil, errors.New("--max-accuracy-drop needs labels in the evaluation data (a \"label\" or \"labels\" array); use --min-sqnr for unlabelled data")
+	gated := opts.Gate.Quality()
+	if err := opts.Gate.Measurable(ev); err != nil {
+		return nil, err
 	}
-	metric, ok, summary := gate(ev, opts)
+	metric, ok, summary := gate(ev)
 	res.GateMet, res.GateSummary = ok, summary
 	var accExcl []string // the nodes the accuracy search keeps float
 	if gated && !ok && opts.Mode != Dynamic {
@@ -398,7 +387,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			if err != nil {
 				return trial{}, err
 			}
-			m, ok, sum := gate(cev, opts)
+			m, ok, sum := gate(cev)
 			return trial{cand, cev, m, ok, sum}, nil
 		}
 		best, bestK := trial{q, ev, metric, false, summary}, 0
@@ -410,7 +399,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 				return nil, err
 			}
 			res.KeptFloat = append(res.KeptFloat, KeptFloat{Node: order[k-1].Node, OpType: order[k-1].OpType, SQNR: order[k-1].SQNR, Metric: Finite(tr.metric)})
-			if better(tr.metric, best.metric, opts) || tr.ok {
+			if opts.Gate.Better(tr.metric, best.metric) || tr.ok {
 				best, bestK = tr, k
 			}
 			if tr.ok {
@@ -437,7 +426,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			if tr.ok || better(tr.metric, best.metric, opts) {
+			if tr.ok || opts.Gate.Better(tr.metric, best.metric) {
 				best, bestK = tr, lo
 				if tr.ok {
 					found = lo
@@ -460,7 +449,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+	if res.Speed, err = ref.Speed(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 		return nil, err
 	}
 	if (opts.Mode == Static || opts.Mode == Dynamic) && !opts.NoLatencySearch {
@@ -492,7 +481,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, ok, sum := gate(cev, opts); ok || !res.GateMet {
+			if _, ok, sum := gate(cev); ok || !res.GateMet {
 				q, ev = cand, cev
 				res.GateSummary = sum
 				if opts.Mode == Static && plan != nil {
@@ -500,7 +489,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 						return nil, err
 					}
 				}
-				if res.Speed, err = eval.CompareSpeed(ref, q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+				if res.Speed, err = ref.Speed(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 					return nil, err
 				}
 			} else {
@@ -525,7 +514,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			// does not run in ONNX Runtime.
 			fq := graph.CloneSharingInitializers(m)
 			what := "the written model is the original float model"
-			if ref != m {
+			if ref.Upgraded {
 				fq = graph.CloneSharingInitializers(plain)
 				prep.DropRecordedShapes(fq.GetGraph(), pr.RecordedShapes)
 				what = "the written model is the pre-processed float model (the original does not run in ONNX Runtime)"
@@ -540,7 +529,7 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 				best = firstSpeed
 				reason = fmt.Sprintf("every class of nodes ran faster in float on %s (all int8: %s)", res.Provider, firstSpeed)
 			}
-			if res.Speed, err = eval.CompareSpeed(ref, fq, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+			if res.Speed, err = ref.Speed(fq, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
 				return nil, err
 			}
 			res.Fallback = &Fallback{Best: best, Reason: reason + ": " + what}
@@ -554,15 +543,16 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 			for i := range res.Regions {
 				res.Regions[i].Decision, res.Regions[i].Why = "float", "fallback"
 			}
-			_, res.GateMet, res.GateSummary = gate(ev, opts)
+			_, res.GateMet, res.GateSummary = gate(ev)
 			res.Notes = append(res.Notes, res.Fallback.Reason)
 		}
 	}
 	res.Model, res.Validation = q, ev
+	res.SetGates(opts.Gate)
 	if note := qualityNote(ev, gated); note != "" {
 		res.Notes = append(res.Notes, note)
 	}
-	if res.SecondShape, err = checkSecondShape(refS, q, opts); err != nil {
+	if res.SecondShape, err = ref.SecondShape(q, opts.Session, opts.Shapes, opts.Probe, "the quantized model"); err != nil {
 		return nil, err
 	}
 	if (opts.Mode == Static || opts.Mode == Dynamic) && res.Fallback == nil {
@@ -578,7 +568,6 @@ func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 				n, plural(n, "node", "nodes"), strings.Join(res.Kernels.Unfused[:min(n, 5)], ", ")))
 		}
 	}
-	res.RefP50MS, res.QuantP50MS = res.Speed.RefP50MS, res.Speed.CandP50MS
 	if note := speedNote(res.Speed, opts.Mode, res.Provider); note != "" && res.Fallback == nil {
 		res.Notes = append(res.Notes, note)
 	}
@@ -618,16 +607,6 @@ func qualityNote(ev *eval.Result, gated bool) string {
 		return ""
 	}
 	return fmt.Sprintf("output %q is far from the original (SQNR %.1f dB): set a gate (--min-sqnr 20, or --max-accuracy-drop with labels) to keep the damaging nodes float, and see --debug-layers", name, worst)
-}
-
-// checkSecondShape runs the chosen model at the second input shape.
-func checkSecondShape(refS *ort.Session, q *onnxpb.ModelProto, opts Options) (*eval.ShapeCheck, error) {
-	cs, err := ort.NewSessionFromModel(q, opts.Session)
-	if err != nil {
-		return nil, fmt.Errorf("ONNX Runtime cannot load the quantized model: %w", err)
-	}
-	defer cs.Close()
-	return eval.CheckShape(refS, cs, dataset.SpecsFromGraph(q.GetGraph()), opts.Shapes, opts.Probe)
 }
 
 // speedNote explains a result that is not faster than float: ONNX
@@ -701,33 +680,6 @@ func firstReasons(ds []NodeDecision) string {
 	return fmt.Sprint(out)
 }
 
-// gate returns the gate metric, whether it holds and a sentence.
-func gate(ev *eval.Result, opts Options) (float64, bool, string) {
-	o := ev.Primary()
-	if opts.MaxAccuracyDrop >= 0 {
-		if o == nil || o.Labelled == 0 {
-			return math.Inf(1), false, "--max-accuracy-drop needs labelled evaluation data"
-		}
-		drop := 100 * (o.RefAccuracy() - o.CandAccuracy())
-		return drop, drop <= opts.MaxAccuracyDrop, fmt.Sprintf("top-1 accuracy drop %.2f points (limit %.2f)", drop, opts.MaxAccuracyDrop)
-	}
-	if !math.IsNaN(opts.MinSQNR) {
-		worst := math.Inf(1)
-		for _, x := range ev.Outputs {
-			worst = math.Min(worst, x.SQNR())
-		}
-		return worst, worst >= opts.MinSQNR, fmt.Sprintf("output SQNR %.1f dB (minimum %.1f)", worst, opts.MinSQNR)
-	}
-	return 0, true, ""
-}
-
-func better(a, b float64, opts Options) bool {
-	if opts.MaxAccuracyDrop >= 0 {
-		return a < b
-	}
-	return a > b
-}
-
 func calibrate(float *onnxpb.ModelProto, tensors []string, opts Options) (*calib.Stats, error) {
 	stats := opts.CalibrationStats
 	if stats != nil {
@@ -749,7 +701,7 @@ func calibrate(float *onnxpb.ModelProto, tensors []string, opts Options) (*calib
 		}
 	}
 	if stats == nil {
-		return nil, errors.New("static quantization needs calibration data (--data) or a calibration file")
+		return nil, ErrNoCalibration
 	}
 	return stats, nil
 }
@@ -767,13 +719,6 @@ func subgraphNodes(g *onnxpb.GraphProto) int {
 		}
 	}
 	return n
-}
-
-func firstLine(s string) string {
-	if len(s) > 160 {
-		s = s[:160] + "…"
-	}
-	return s
 }
 
 // convertedOutputs lists the float outputs of the converted nodes, for the

@@ -2,7 +2,6 @@ package quantize
 
 import (
 	"errors"
-	"math"
 	"os"
 	"strings"
 	"testing"
@@ -60,8 +59,7 @@ func zooInt8(b *testing.B, a testmodels.Arch, mode Mode) {
 		return s
 	}
 	for i := 0; i < b.N; i++ {
-		o := Options{Mode: mode, Plan: PlanOptions{PerChannel: true}, Eval: data(8, 2), MaxAccuracyDrop: -1, MinSQNR: math.NaN(),
-			Session: one, Shapes: shapes, Probe: po}
+		o := Options{Mode: mode, Plan: PlanOptions{PerChannel: true}, Eval: data(8, 2), Session: one, Shapes: shapes, Probe: po}
 		if mode == Static {
 			o.Calibration = data(32, 1)
 		}

@@ -71,7 +71,7 @@ var ErrNoRule = errors.New("no gradient rule")
 // default-domain opset must be at least MinOpset.
 func Gradients(m *onnxpb.ModelProto, loss string, wrt []string) (map[string]string, error) {
 	g := m.GetGraph()
-	if v := opset(m); v < MinOpset {
+	if v := graph.DefaultOpset(m); v < MinOpset {
 		return nil, fmt.Errorf("autodiff: the graph's opset %d is below %d", v, MinOpset)
 	}
 	nodes, err := graph.Topo(g)
@@ -156,7 +156,7 @@ func Gradients(m *onnxpb.ModelProto, loss string, wrt []string) (map[string]stri
 		if !flows {
 			continue
 		}
-		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
+		if !graph.IsDefaultDomain(n.GetDomain()) {
 			return nil, fmt.Errorf("autodiff: %w for %s.%s (node %s)", ErrNoRule, n.GetDomain(), n.GetOpType(), nodeName(n))
 		}
 		r := rules[n.GetOpType()]
@@ -187,15 +187,6 @@ func Gradients(m *onnxpb.ModelProto, loss string, wrt []string) (map[string]stri
 	return out, nil
 }
 
-func opset(m *onnxpb.ModelProto) int64 {
-	for _, o := range m.GetOpsetImport() {
-		if o.GetDomain() == "" || o.GetDomain() == "ai.onnx" {
-			return o.GetVersion()
-		}
-	}
-	return 0
-}
-
 func nodeName(n *onnxpb.NodeProto) string {
 	if n.GetName() != "" {
 		return n.GetName()
@@ -221,7 +212,7 @@ type Builder struct {
 
 func newBuilder(m *onnxpb.ModelProto) *Builder {
 	g := m.GetGraph()
-	b := &Builder{g: g, opset: opset(m), names: graph.NewNamer(g), shapes: map[string][]int64{}, types: map[string]tensor.DType{}, consts: map[string]*onnxpb.TensorProto{}}
+	b := &Builder{g: g, opset: graph.DefaultOpset(m), names: graph.NewNamer(g), shapes: map[string][]int64{}, types: map[string]tensor.DType{}, consts: map[string]*onnxpb.TensorProto{}}
 	record := func(v *onnxpb.ValueInfoProto) {
 		tt := v.GetType().GetTensorType()
 		if tt == nil {

@@ -38,7 +38,7 @@ var defaultCheck = gradCheck{eps: 1e-2, rtol: 2e-2, atol: 2e-3, maxElems: 24}
 func annotate(t *testing.T, m *onnxpb.ModelProto, feeds map[string]*tensor.Tensor) {
 	t.Helper()
 	testutil.InitORT(t)
-	if opset(m) < MinOpset {
+	if graph.DefaultOpset(m) < MinOpset {
 		if err := graph.UpgradeOpset(m, MinOpset); err != nil {
 			t.Fatal(err)
 		}

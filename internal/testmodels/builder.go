@@ -96,7 +96,7 @@ func (b *Builder) Unnamed(on bool) *Builder {
 // attribute or an input, and so on).
 func (b *Builder) Opset() int64 {
 	for _, o := range b.opsets {
-		if o.Domain == "" || o.Domain == "ai.onnx" {
+		if graph.IsDefaultDomain(o.Domain) {
 			return o.Version
 		}
 	}

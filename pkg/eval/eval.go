@@ -80,7 +80,7 @@ func run(ref, cand *ort.Session, src dataset.Source, opts Options) (*Result, err
 		stats[n] = st
 		res.Outputs = append(res.Outputs, st)
 	}
-	p.Start("evaluating", int64(src.Len()))
+	p.Start("evaluating", int64(src.Len()), progress.Samples)
 	defer p.Done()
 	for {
 		b, err := src.Next()

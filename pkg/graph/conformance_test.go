@@ -135,7 +135,7 @@ func runConformanceCase(t *testing.T, dir string, st *conformanceStats) {
 			}
 		}
 	}
-	from := defaultOpset(model)
+	from := graph.DefaultOpset(model)
 	targets := []int{0} // 0: normal form only, no upgrade
 	for _, to := range []int{13, 21} {
 		if from < int64(to) {
@@ -218,15 +218,6 @@ func readModel(t *testing.T, path string) *onnxpb.ModelProto {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return m
-}
-
-func defaultOpset(m *onnxpb.ModelProto) int64 {
-	for _, o := range m.GetOpsetImport() {
-		if o.GetDomain() == "" || o.GetDomain() == "ai.onnx" {
-			return o.GetVersion()
-		}
-	}
-	return 0
 }
 
 func allTensors(g *onnxpb.GraphProto) bool {

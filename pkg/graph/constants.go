@@ -65,7 +65,7 @@ func ConstantsToInitializers(m *onnxpb.ModelProto) (int, error) {
 					}
 				}
 			}
-			if n.GetOpType() != "Constant" || !isDefaultDomain(n.GetDomain()) {
+			if n.GetOpType() != "Constant" || !IsDefaultDomain(n.GetDomain()) {
 				continue
 			}
 			t, err := constantTensor(n)

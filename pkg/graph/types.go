@@ -76,7 +76,7 @@ func (e *typeEnv) constTensor(name string) *onnxpb.TensorProto {
 			return t
 		}
 		if p, ok := s.producer[name]; ok {
-			if p.node.GetOpType() != "Constant" || !isDefaultDomain(p.node.GetDomain()) {
+			if p.node.GetOpType() != "Constant" || !IsDefaultDomain(p.node.GetDomain()) {
 				return nil
 			}
 			if a := p.node.GetAttribute(); len(a) == 1 && a[0].GetName() == "value" {
@@ -134,7 +134,7 @@ func (e *typeEnv) computeElem(name string) int32 {
 	}
 	n, out := p.node, p.output
 	op := n.GetOpType()
-	if !isDefaultDomain(n.GetDomain()) {
+	if !IsDefaultDomain(n.GetDomain()) {
 		return 0
 	}
 	switch op {
@@ -261,7 +261,7 @@ func (e *typeEnv) computeRank(name string) int {
 		}
 	}
 	p, ok := e.producer[name]
-	if !ok || !isDefaultDomain(p.node.GetDomain()) {
+	if !ok || !IsDefaultDomain(p.node.GetDomain()) {
 		return -1
 	}
 	n, out := p.node, p.output

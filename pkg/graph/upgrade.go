@@ -83,7 +83,7 @@ func UpgradeOpset(m *onnxpb.ModelProto, target int) error {
 	}
 	imp := -1
 	for i, o := range m.GetOpsetImport() {
-		if isDefaultDomain(o.GetDomain()) {
+		if IsDefaultDomain(o.GetDomain()) {
 			if imp >= 0 {
 				return errors.New("upgrade opset: model imports the default domain twice")
 			}
@@ -153,7 +153,7 @@ func upgradeFunctions(m *onnxpb.ModelProto, target int, functions map[string]boo
 	for i, f := range m.GetFunctions() {
 		imp := -1
 		for j, o := range f.GetOpsetImport() {
-			if isDefaultDomain(o.GetDomain()) {
+			if IsDefaultDomain(o.GetDomain()) {
 				imp = j
 			}
 		}
@@ -194,7 +194,7 @@ func findDefaultNode(g *onnxpb.GraphProto, where string) (*onnxpb.NodeProto, str
 		if n == nil {
 			continue
 		}
-		if isDefaultDomain(n.GetDomain()) {
+		if IsDefaultDomain(n.GetDomain()) {
 			return n, where
 		}
 		for _, sg := range subgraphs(n) {
@@ -301,7 +301,7 @@ func (u *upgrader) graph(g *onnxpb.GraphProto, parent *typeEnv, where string) er
 				}
 			}
 		}
-		if !isDefaultDomain(n.GetDomain()) {
+		if !IsDefaultDomain(n.GetDomain()) {
 			out = append(out, n)
 			continue
 		}

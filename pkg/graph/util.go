@@ -6,8 +6,20 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 )
 
-// isDefaultDomain reports whether domain names the default ONNX domain.
-func isDefaultDomain(domain string) bool { return domain == "" || domain == "ai.onnx" }
+// IsDefaultDomain reports whether domain names the default ONNX domain:
+// "" or its alias "ai.onnx".
+func IsDefaultDomain(domain string) bool { return domain == "" || domain == "ai.onnx" }
+
+// DefaultOpset returns the version m imports of the default domain, from
+// the first such entry of its opset_import, or 0 when it imports none.
+func DefaultOpset(m *onnxpb.ModelProto) int64 {
+	for _, o := range m.GetOpsetImport() {
+		if IsDefaultDomain(o.GetDomain()) {
+			return o.GetVersion()
+		}
+	}
+	return 0
+}
 
 // normDomain maps "ai.onnx" to "" so that domains compare equal.
 func normDomain(domain string) string {
@@ -24,7 +36,7 @@ func describeNode(n *onnxpb.NodeProto, index int) string {
 		return fmt.Sprintf("node #%d (nil)", index)
 	}
 	op := n.GetOpType()
-	if d := n.GetDomain(); !isDefaultDomain(d) {
+	if d := n.GetDomain(); !IsDefaultDomain(d) {
 		op = d + "." + op
 	}
 	if n.GetName() != "" {

@@ -403,7 +403,7 @@ func (v *validator) function(f *onnxpb.FunctionProto) {
 	fDefault := int64(-1)
 	for _, o := range f.GetOpsetImport() {
 		opsets[normDomain(o.GetDomain())] = true
-		if isDefaultDomain(o.GetDomain()) {
+		if IsDefaultDomain(o.GetDomain()) {
 			fDefault = o.GetVersion()
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
@@ -260,7 +261,7 @@ func formats(s *Summary, groups map[tensor.DType]*ParamGroup) []string {
 }
 
 func opName(n *onnxpb.NodeProto) string {
-	if d := n.GetDomain(); d != "" && d != "ai.onnx" {
+	if d := n.GetDomain(); !graph.IsDefaultDomain(d) {
 		return d + "." + n.GetOpType()
 	}
 	return n.GetOpType()

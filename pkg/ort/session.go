@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unsafe"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
@@ -14,6 +13,10 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
+
+// This file holds the session: its options, how it starts on a provider,
+// and Run. adapt.go edits graphs so that onnxruntime_go can run them;
+// values.go describes inputs and outputs and converts tensors.
 
 // OptLevel is ONNX Runtime's graph optimization level.
 type OptLevel string
@@ -70,14 +73,6 @@ type Options struct {
 	// ExtraOutputs names intermediate values to return from Run besides
 	// the graph outputs (for calibration and layer-wise error analysis).
 	ExtraOutputs []string
-}
-
-// ValueInfo describes a model input or output.
-type ValueInfo struct {
-	Name      string
-	DType     tensor.DType
-	Shape     []int64  // -1 for a dynamic dimension
-	DimParams []string // symbolic name per dimension, "" if none
 }
 
 // ProviderFailure records a provider that was tried and did not start.
@@ -189,32 +184,32 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed
 		return nil, fmt.Errorf("%q is a weight of this IR %d model, not an input that can be fed (initializers are default values only from IR 4)", fed[0], m.GetIrVersion())
 	}
 	s := &Session{inputs: inputs}
-	// Work on a copy only when the graph must change.
-	needEdit := len(opts.ExtraOutputs) > 0 || len(s.inputs) == 0
-	for _, in := range s.inputs {
-		if in.Shape != nil && len(in.Shape) == 0 {
-			needEdit = true
-		}
-	}
 	var adapters map[string]outputAdapter
-	for _, o := range g.Output {
-		if needsAdapter(o) {
-			needEdit = true
-		}
-	}
-	if needEdit {
-		m = proto.Clone(m).(*onnxpb.ModelProto)
-		g = m.Graph
-		if err := addExtraOutputs(g, opts.ExtraOutputs); err != nil {
+	if s.needsEdit(g, opts.ExtraOutputs) {
+		// Work on a copy only when the graph must change.
+		if m, adapters, err = s.adapt(m, opts.ExtraOutputs); err != nil {
 			return nil, err
 		}
-		if err := typeHalfExtras(m); err != nil {
-			return nil, err
-		}
-		adapters = adaptOutputs(m)
-		s.dummyInput = adaptInputs(m, s.inputs)
 		raw, path = nil, ""
 	}
+	if err := s.setOutputs(m.GetGraph(), adapters); err != nil {
+		return nil, err
+	}
+	if raw == nil && path == "" {
+		if raw, err = proto.Marshal(m); err != nil {
+			return nil, fmt.Errorf("serialize model: %w", err)
+		}
+	}
+	if err := s.start(opts, raw, path); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// setOutputs records the outputs Run returns, as the model declares them
+// (g's outputs after adapt, undone by adapters), and the non-tensor
+// outputs it leaves out.
+func (s *Session) setOutputs(g *onnxpb.GraphProto, adapters map[string]outputAdapter) error {
 	for _, o := range g.Output {
 		if o.GetType() != nil && o.GetType().GetTensorType() == nil {
 			// Sequences and maps (e.g. scikit-learn's ZipMap) are not
@@ -234,25 +229,32 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed
 	}
 	if len(s.outNames) == 0 {
 		// onnxruntime_go cannot run a session without outputs.
-		return nil, fmt.Errorf("the model has no tensor output infer can read (non-tensor outputs: %s)", strings.Join(s.NonTensorOutputs, ", "))
+		return fmt.Errorf("the model has no tensor output infer can read (non-tensor outputs: %s)", strings.Join(s.NonTensorOutputs, ", "))
 	}
-	if raw == nil && path == "" {
-		var err error
-		raw, err = proto.Marshal(m)
-		if err != nil {
-			return nil, fmt.Errorf("serialize model: %w", err)
-		}
-	}
-	inNames := make([]string, len(s.inputs))
+	return nil
+}
+
+// ortInputNames returns the names ONNX Runtime knows the inputs by, after
+// adaptInputs.
+func (s *Session) ortInputNames() []string {
+	names := make([]string, len(s.inputs))
 	for i, in := range s.inputs {
-		inNames[i] = in.Name
+		names[i] = in.Name
 		if isScalar(in) {
-			inNames[i] += scalarInputSuffix
+			names[i] += scalarInputSuffix
 		}
 	}
 	if s.dummyInput {
-		inNames = append(inNames, dummyInputName)
+		names = append(names, dummyInputName)
 	}
+	return names
+}
+
+// start creates the ONNX Runtime session of the model raw holds (or the
+// file at path) on the first of opts.Providers that starts, CPU when
+// there are none, and records in s.Skipped those that did not.
+func (s *Session) start(opts Options, raw []byte, path string) error {
+	inNames := s.ortInputNames()
 	providers := opts.Providers
 	if len(providers) == 0 {
 		providers = []Provider{{Name: CPU}}
@@ -263,19 +265,19 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed
 		if err == nil {
 			s.sess = sess
 			s.Provider = p
-			return s, nil
+			return nil
 		}
 		s.Skipped = append(s.Skipped, ProviderFailure{Provider: p, Reason: oneLine(err.Error())})
 	}
 	if len(providers) == 1 {
 		f := s.Skipped[0]
-		return nil, fmt.Errorf("execution provider %s did not start with %s: %s", f.Provider.Name, info.Path, f.Reason)
+		return fmt.Errorf("execution provider %s did not start with %s: %s", f.Provider.Name, info.Path, f.Reason)
 	}
 	var parts []string
 	for _, f := range s.Skipped {
 		parts = append(parts, f.Provider.Name+": "+f.Reason)
 	}
-	return nil, fmt.Errorf("no execution provider started with %s (%s)", info.Path, strings.Join(parts, "; "))
+	return fmt.Errorf("no execution provider started with %s (%s)", info.Path, strings.Join(parts, "; "))
 }
 
 func (s *Session) create(p Provider, opts Options, raw []byte, path string, inNames []string) (*ortgo.DynamicAdvancedSession, error) {
@@ -382,61 +384,6 @@ func (s *Session) sessionFor(inputs map[string]*tensor.Tensor) (*Session, error)
 	return v, nil
 }
 
-// inputValues checks inputs against the model and converts them; the
-// caller destroys the values (also on error).
-func (s *Session) inputValues(inputs map[string]*tensor.Tensor) ([]ortgo.Value, error) {
-	vals := make([]ortgo.Value, len(s.inputs), len(s.inputs)+1)
-	for i, in := range s.inputs {
-		t, ok := inputs[in.Name]
-		if !ok {
-			return vals, fmt.Errorf("missing model input %q", in.Name)
-		}
-		if isHalf(in.DType) && t.DType() == tensor.Float32 {
-			// Data is float32; a half-precision model (fp16 without kept IO
-			// types) takes it rounded to nearest, as a caller would.
-			ht, err := tensor.Cast(t, in.DType)
-			if err != nil {
-				return vals, fmt.Errorf("input %q: %w", in.Name, err)
-			}
-			t = ht
-		}
-		if in.DType != tensor.Undefined && t.DType() != in.DType {
-			return vals, fmt.Errorf("input %q is %s, the model expects %s", in.Name, t.DType(), in.DType)
-		}
-		if in.Shape != nil && len(t.Shape()) != len(in.Shape) {
-			return vals, fmt.Errorf("input %q has shape %v, the model expects rank %d (%s)", in.Name, t.Shape(), len(in.Shape), shapeString(in))
-		}
-		for d, want := range in.Shape {
-			if want >= 0 && t.Shape()[d] != want {
-				return vals, fmt.Errorf("input %q has shape %v, the model expects %s", in.Name, t.Shape(), shapeString(in))
-			}
-		}
-		if isScalar(in) {
-			t, _ = t.Reshape([]int64{1})
-		}
-		v, err := toValue(t)
-		if err != nil {
-			return vals, fmt.Errorf("input %q: %w", in.Name, err)
-		}
-		vals[i] = v
-	}
-	if s.dummyInput {
-		v, err := ortgo.NewTensor(ortgo.Shape{1}, []float32{0})
-		if err != nil {
-			return vals, err
-		}
-		vals = append(vals, v)
-	}
-	if len(inputs) != len(s.inputs) {
-		for name := range inputs {
-			if !s.hasInput(name) {
-				return vals, fmt.Errorf("%q is not an input of the model", name)
-			}
-		}
-	}
-	return vals, nil
-}
-
 // Run feeds inputs (by model input name) and returns every output by name.
 // It returns an error naming the input when one is missing, unexpected, or
 // of the wrong element type or rank. Inputs may also override graph
@@ -499,401 +446,4 @@ func (s *Session) hasInput(name string) bool {
 		}
 	}
 	return false
-}
-
-func shapeString(vi ValueInfo) string {
-	parts := make([]string, len(vi.Shape))
-	for i, d := range vi.Shape {
-		switch {
-		case d >= 0:
-			parts[i] = fmt.Sprint(d)
-		case i < len(vi.DimParams) && vi.DimParams[i] != "":
-			parts[i] = vi.DimParams[i]
-		default:
-			parts[i] = "?"
-		}
-	}
-	return "[" + strings.Join(parts, ",") + "]"
-}
-
-// graphInputs returns the graph inputs that are not initializers and, in
-// graph order among them, those with a default value (an initializer of
-// the same name) that fed names. A name in fed that is neither is an
-// error.
-func graphInputs(g *onnxpb.GraphProto, fed []string) ([]ValueInfo, error) {
-	inits := map[string]bool{}
-	for _, t := range g.Initializer {
-		inits[t.GetName()] = true
-	}
-	for _, t := range g.SparseInitializer {
-		inits[t.GetValues().GetName()] = true
-	}
-	for _, name := range fed {
-		if !inits[name] || !slices.ContainsFunc(g.Input, func(in *onnxpb.ValueInfoProto) bool { return in.GetName() == name }) {
-			return nil, fmt.Errorf("%q is not an input of the model", name)
-		}
-	}
-	var out []ValueInfo
-	for _, in := range g.Input {
-		if !inits[in.GetName()] || slices.Contains(fed, in.GetName()) {
-			out = append(out, valueInfo(in))
-		}
-	}
-	return out, nil
-}
-
-func elemType(v *onnxpb.ValueInfoProto) tensor.DType {
-	return tensor.DType(v.GetType().GetTensorType().GetElemType())
-}
-
-func isHalf(d tensor.DType) bool { return d == tensor.Float16 || d == tensor.BFloat16Type }
-
-func valueInfo(v *onnxpb.ValueInfoProto) ValueInfo {
-	vi := ValueInfo{Name: v.GetName(), DType: elemType(v)}
-	tt := v.GetType().GetTensorType()
-	if tt == nil || tt.Shape == nil {
-		return vi
-	}
-	vi.Shape, vi.DimParams = []int64{}, []string{}
-	for _, d := range tt.Shape.Dim {
-		if dv, ok := d.Value.(*onnxpb.TensorShapeProto_Dimension_DimValue); ok {
-			vi.Shape = append(vi.Shape, dv.DimValue)
-			vi.DimParams = append(vi.DimParams, "")
-		} else {
-			vi.Shape = append(vi.Shape, -1)
-			vi.DimParams = append(vi.DimParams, d.GetDimParam())
-		}
-	}
-	return vi
-}
-
-// addExtraOutputs exposes intermediate values as graph outputs; ONNX
-// Runtime infers their types.
-func addExtraOutputs(g *onnxpb.GraphProto, names []string) error {
-	produced := map[string]bool{}
-	for _, n := range g.Node {
-		for _, o := range n.Output {
-			produced[o] = true
-		}
-	}
-	for _, in := range g.Input {
-		produced[in.GetName()] = true
-	}
-	for _, t := range g.Initializer {
-		produced[t.GetName()] = true
-	}
-	isOut := map[string]bool{}
-	for _, o := range g.Output {
-		isOut[o.GetName()] = true
-	}
-	types := map[string]*onnxpb.ValueInfoProto{}
-	for _, vi := range g.ValueInfo {
-		types[vi.GetName()] = vi
-	}
-	for _, name := range names {
-		if !produced[name] {
-			return fmt.Errorf("extra output %q is not a value of the main graph", name)
-		}
-		if isOut[name] {
-			continue
-		}
-		isOut[name] = true
-		if vi, ok := types[name]; ok {
-			g.Output = append(g.Output, proto.Clone(vi).(*onnxpb.ValueInfoProto))
-		} else {
-			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: name})
-		}
-	}
-	return nil
-}
-
-// typeHalfExtras gives untyped graph outputs (extra outputs without
-// value_info) their element type when the model may hold float16 or
-// bfloat16 values, so adaptOutputs can read them as float32. It asks ONNX
-// Runtime, which costs one more session creation, so only then.
-func typeHalfExtras(m *onnxpb.ModelProto) error {
-	untyped := map[string]*onnxpb.ValueInfoProto{}
-	for _, o := range m.Graph.Output {
-		if o.GetType().GetTensorType().GetElemType() == 0 {
-			untyped[o.GetName()] = o
-		}
-	}
-	if len(untyped) == 0 || !mentionsHalf(m.Graph) {
-		return nil
-	}
-	raw, err := proto.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("serialize model: %w", err)
-	}
-	_, outs, err := ortgo.GetInputOutputInfoWithONNXData(raw)
-	if err != nil {
-		return fmt.Errorf("onnxruntime: %s", oneLine(err.Error()))
-	}
-	for _, info := range outs {
-		o, ok := untyped[info.Name]
-		if !ok || info.OrtValueType != ortgo.ONNXTypeTensor {
-			continue
-		}
-		o.Type = &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(info.DataType)}}}
-	}
-	return nil
-}
-
-// mentionsHalf reports whether a graph (or its subgraphs) declares,
-// stores or casts to float16/bfloat16, or uses a contrib-domain operator.
-func mentionsHalf(g *onnxpb.GraphProto) bool {
-	half := func(t int32) bool { return isHalf(tensor.DType(t)) }
-	for _, vs := range [][]*onnxpb.ValueInfoProto{g.Input, g.Output, g.ValueInfo} {
-		for _, v := range vs {
-			if half(v.GetType().GetTensorType().GetElemType()) {
-				return true
-			}
-		}
-	}
-	for _, t := range g.Initializer {
-		if half(t.GetDataType()) {
-			return true
-		}
-	}
-	for _, n := range g.Node {
-		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
-			return true
-		}
-		for _, a := range n.Attribute {
-			if (n.GetOpType() == "Cast" && a.GetName() == "to" && half(int32(a.GetI()))) || (a.GetT() != nil && half(a.GetT().GetDataType())) {
-				return true
-			}
-			for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
-				if sg != nil && mentionsHalf(sg) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-const (
-	scalarInputSuffix = "__infer_1d"
-	dummyInputName    = "__infer_unused_input"
-)
-
-func isScalar(in ValueInfo) bool { return in.Shape != nil && len(in.Shape) == 0 }
-
-// adaptInputs works around two onnxruntime_go limits: it cannot create
-// rank-0 tensors, so each scalar input is fed as shape [1] and reshaped to a
-// scalar in the graph; and it cannot run a session without inputs, so a
-// model without any gets an unused one. It reports whether it added that.
-func adaptInputs(m *onnxpb.ModelProto, inputs []ValueInfo) bool {
-	g := m.Graph
-	var pre []*onnxpb.NodeProto
-	for _, in := range inputs {
-		if !isScalar(in) {
-			continue
-		}
-		for _, gi := range g.Input {
-			if gi.GetName() != in.Name {
-				continue
-			}
-			gi.Name = in.Name + scalarInputSuffix
-			for _, t := range g.Initializer { // its default value, fed as [1] too
-				if t.GetName() == in.Name {
-					t.Name, t.Dims = gi.Name, []int64{1}
-				}
-			}
-			gi.Type.GetTensorType().Shape = &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}}}}
-			shape := in.Name + "__infer_scalar_shape"
-			g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: shape, DataType: int32(tensor.Int64), Dims: []int64{0}})
-			pre = append(pre, &onnxpb.NodeProto{OpType: "Reshape", Name: in.Name + "__infer_scalar", Input: []string{gi.Name, shape}, Output: []string{in.Name}})
-		}
-	}
-	g.Node = append(pre, g.Node...)
-	if len(inputs) > 0 {
-		return false
-	}
-	g.Input = append(g.Input, &onnxpb.ValueInfoProto{Name: dummyInputName, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-		ElemType: int32(tensor.Float32), Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}}}}}}}})
-	return true
-}
-
-// outputAdapter undoes what adaptOutputs added after an output.
-type outputAdapter struct {
-	public  ValueInfo // the output as the model declares it
-	cast    bool      // read as float32, narrow back to public.DType
-	squeeze bool      // read with a leading axis of 1, drop it
-}
-
-func (a outputAdapter) undo(t *tensor.Tensor) (*tensor.Tensor, error) {
-	var err error
-	if a.squeeze {
-		if t, err = t.Reshape(t.Shape()[1:]); err != nil {
-			return nil, err
-		}
-	}
-	if a.cast {
-		return tensor.Cast(t, a.public.DType)
-	}
-	return t, nil
-}
-
-// needsAdapter reports whether onnxruntime_go cannot return the output as
-// it is: float16/bfloat16 outputs it auto-allocates are copied with the
-// wrong byte count, and scalars (or outputs of unknown rank, which may be
-// scalars) are refused ("the shape has no dimensions").
-func needsAdapter(o *onnxpb.ValueInfoProto) bool {
-	tt := o.GetType().GetTensorType()
-	return isHalf(elemType(o)) || tt == nil || tt.GetShape() == nil || len(tt.GetShape().GetDim()) == 0
-}
-
-// adaptOutputs appends, after each output that needs it, a Cast to float32
-// (exact for half types) and an Unsqueeze adding a leading axis, and
-// renames the graph output to the adapted value. Run undoes both.
-func adaptOutputs(m *onnxpb.ModelProto) map[string]outputAdapter {
-	g := m.Graph
-	opset := int64(0)
-	for _, o := range m.GetOpsetImport() {
-		if o.GetDomain() == "" || o.GetDomain() == "ai.onnx" {
-			opset = o.GetVersion()
-		}
-	}
-	adapters := map[string]outputAdapter{}
-	for i, o := range g.Output {
-		if !needsAdapter(o) || (o.GetType() != nil && o.GetType().GetTensorType() == nil) {
-			continue
-		}
-		a := outputAdapter{public: valueInfo(o)}
-		name := o.GetName()
-		cur := name
-		if isHalf(elemType(o)) {
-			a.cast = true
-			next := name + "__infer_as_float32"
-			g.Node = append(g.Node, &onnxpb.NodeProto{
-				OpType: "Cast", Name: next, Input: []string{cur}, Output: []string{next},
-				Attribute: []*onnxpb.AttributeProto{{Name: "to", Type: onnxpb.AttributeProto_INT, I: int64(tensor.Float32)}},
-			})
-			cur = next
-		}
-		tt := o.GetType().GetTensorType()
-		if tt == nil || tt.GetShape() == nil || len(tt.GetShape().GetDim()) == 0 {
-			a.squeeze = true
-			next := name + "__infer_unsqueezed"
-			n := &onnxpb.NodeProto{OpType: "Unsqueeze", Name: next, Input: []string{cur}, Output: []string{next}}
-			if opset >= 13 {
-				axes := next + "_axes"
-				g.Initializer = append(g.Initializer, &onnxpb.TensorProto{Name: axes, DataType: int32(tensor.Int64), Dims: []int64{1}, Int64Data: []int64{0}})
-				n.Input = append(n.Input, axes)
-			} else {
-				n.Attribute = []*onnxpb.AttributeProto{{Name: "axes", Type: onnxpb.AttributeProto_INTS, Ints: []int64{0}}}
-			}
-			g.Node = append(g.Node, n)
-			cur = next
-		}
-		out := &onnxpb.ValueInfoProto{Name: cur}
-		if a.cast {
-			out.Type = &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(tensor.Float32)}}}
-		}
-		g.Output[i] = out
-		adapters[cur] = a
-	}
-	return adapters
-}
-
-func toValue(t *tensor.Tensor) (ortgo.Value, error) {
-	shape := ortgo.Shape(append([]int64{}, t.Shape()...))
-	switch d := t.Data().(type) {
-	case []float32:
-		return ortgo.NewTensor(shape, d)
-	case []float64:
-		return ortgo.NewTensor(shape, d)
-	case []int8:
-		if t.DType() == tensor.Int8 {
-			return ortgo.NewTensor(shape, d)
-		}
-	case []uint8:
-		if t.DType() == tensor.Uint8 {
-			return ortgo.NewTensor(shape, d)
-		}
-	case []int16:
-		return ortgo.NewTensor(shape, d)
-	case []uint16:
-		return ortgo.NewTensor(shape, d)
-	case []int32:
-		return ortgo.NewTensor(shape, d)
-	case []uint32:
-		return ortgo.NewTensor(shape, d)
-	case []int64:
-		return ortgo.NewTensor(shape, d)
-	case []uint64:
-		return ortgo.NewTensor(shape, d)
-	case []bool:
-		return ortgo.NewTensor(shape, d)
-	case []string:
-		st, err := ortgo.NewStringTensor(shape)
-		if err != nil {
-			return nil, err
-		}
-		if err := st.SetContents(d); err != nil {
-			st.Destroy()
-			return nil, err
-		}
-		return st, nil
-	}
-	if isHalf(t.DType()) {
-		var b []byte
-		switch d := t.Data().(type) {
-		case []tensor.BFloat16:
-			if len(d) > 0 {
-				b = unsafe.Slice((*byte)(unsafe.Pointer(&d[0])), 2*len(d))
-			}
-		default:
-			raw, err := tensor.Bytes(t)
-			if err != nil {
-				return nil, err
-			}
-			b = raw
-		}
-		return ortgo.NewCustomDataTensor(shape, b, ortgo.TensorElementDataType(t.DType()))
-	}
-	b, err := tensor.Bytes(t)
-	if err != nil {
-		return nil, err
-	}
-	return ortgo.NewCustomDataTensor(shape, b, ortgo.TensorElementDataType(t.DType()))
-}
-
-func fromValue(v ortgo.Value) (*tensor.Tensor, error) {
-	shape := []int64(v.GetShape())
-	switch x := v.(type) {
-	case *ortgo.Tensor[float32]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[float64]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[int8]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[uint8]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[int16]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[uint16]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[int32]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[uint32]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[int64]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[uint64]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.Tensor[bool]:
-		return tensor.New(shape, x.GetData())
-	case *ortgo.StringTensor:
-		s, err := x.GetContents()
-		if err != nil {
-			return nil, err
-		}
-		return tensor.New(shape, s)
-	case *ortgo.CustomDataTensor:
-		return tensor.FromBytes(tensor.DType(x.DataType()), shape, x.GetData())
-	}
-	return nil, fmt.Errorf("ONNX Runtime returned a %T, which infer cannot read (sequence or map outputs are not supported)", v)
 }

@@ -84,7 +84,7 @@ func FoldConstants(g *onnxpb.GraphProto) (map[string]int, error) {
 	for _, n := range order {
 		fold := constantFolders[n.GetOpType()]
 		out := n.GetOutput()
-		if fold == nil || !defaultDomain(n.GetDomain()) || len(out) != 1 || out[0] == "" || idx.IsOutput(out[0]) {
+		if fold == nil || !graph.IsDefaultDomain(n.GetDomain()) || len(out) != 1 || out[0] == "" || idx.IsOutput(out[0]) {
 			continue
 		}
 		in := make([]*tensor.Tensor, len(n.GetInput()))

@@ -142,7 +142,7 @@ func planConvAdd(idx *graph.Index, conv *onnxpb.NodeProto) *convAddPlan {
 		return nil
 	}
 	in, out := conv.GetInput(), conv.GetOutput()
-	if !defaultDomain(conv.GetDomain()) || len(in) < 2 || len(in) > 3 || len(out) != 1 || out[0] == "" {
+	if !graph.IsDefaultDomain(conv.GetDomain()) || len(in) < 2 || len(in) > 3 || len(out) != 1 || out[0] == "" {
 		return nil
 	}
 	if a := attr(conv, "group"); a != nil {
@@ -175,7 +175,7 @@ func planConvAdd(idx *graph.Index, conv *onnxpb.NodeProto) *convAddPlan {
 		use := idx.Consumers(cur)[0]
 		add := use.Node
 		ai := add.GetInput()
-		if add.GetOpType() != "Add" || !defaultDomain(add.GetDomain()) || len(add.GetAttribute()) != 0 ||
+		if add.GetOpType() != "Add" || !graph.IsDefaultDomain(add.GetDomain()) || len(add.GetAttribute()) != 0 ||
 			use.Input == graph.Implicit || len(ai) != 2 || ai[0] == ai[1] || len(add.GetOutput()) != 1 || add.GetOutput()[0] == "" {
 			break
 		}

@@ -183,7 +183,7 @@ func (c *candidate) biasName() string {
 // foldCandidate returns the fold of bn, or nil when bn is not a
 // BatchNormalization that can be folded.
 func foldCandidate(idx *graph.Index, bn *onnxpb.NodeProto) *candidate {
-	if bn.GetOpType() != "BatchNormalization" || !defaultDomain(bn.GetDomain()) {
+	if bn.GetOpType() != "BatchNormalization" || !graph.IsDefaultDomain(bn.GetDomain()) {
 		return nil
 	}
 	in, out := bn.GetInput(), bn.GetOutput()
@@ -220,7 +220,7 @@ func foldCandidate(idx *graph.Index, bn *onnxpb.NodeProto) *candidate {
 	}
 	x := in[0]
 	conv, pos := idx.Producer(x)
-	if conv == nil || pos != 0 || !defaultDomain(conv.GetDomain()) || idx.IsOutput(x) || len(idx.Consumers(x)) != 1 {
+	if conv == nil || pos != 0 || !graph.IsDefaultDomain(conv.GetDomain()) || idx.IsOutput(x) || len(idx.Consumers(x)) != 1 {
 		return nil
 	}
 	switch conv.GetOpType() {
@@ -364,8 +364,6 @@ func (c *candidate) compute() (w, b *onnxpb.TensorProto, err error) {
 	}
 	return w, b, nil
 }
-
-func defaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
 
 // nodeName names a node for messages, as pkg/graph does.
 func nodeName(n *onnxpb.NodeProto, i int) string {

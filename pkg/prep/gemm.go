@@ -49,7 +49,7 @@ func FuseMatMulAdd(m *onnxpb.ModelProto) (int, error) {
 			return 0, fmt.Errorf("fuse matmul add: node #%d is nil", i)
 		}
 	}
-	if defaultOpset(m) < 7 {
+	if graph.DefaultOpset(m) < 7 {
 		return 0, nil
 	}
 	idx := graph.NewIndex(g)
@@ -115,7 +115,7 @@ func FuseMatMulAdd(m *onnxpb.ModelProto) (int, error) {
 // of the Add's bias, or nil.
 func matMulAdd(idx *graph.Index, mm *onnxpb.NodeProto) (*onnxpb.NodeProto, string) {
 	in, out := mm.GetInput(), mm.GetOutput()
-	if mm.GetOpType() != "MatMul" || !defaultDomain(mm.GetDomain()) || len(mm.GetAttribute()) != 0 ||
+	if mm.GetOpType() != "MatMul" || !graph.IsDefaultDomain(mm.GetDomain()) || len(mm.GetAttribute()) != 0 ||
 		len(in) != 2 || len(out) != 1 || out[0] == "" || idx.IsOutput(out[0]) || len(idx.Consumers(out[0])) != 1 {
 		return nil, ""
 	}
@@ -126,7 +126,7 @@ func matMulAdd(idx *graph.Index, mm *onnxpb.NodeProto) (*onnxpb.NodeProto, strin
 	n := b.GetDims()[1]
 	use := idx.Consumers(out[0])[0]
 	add, ai := use.Node, use.Node.GetInput()
-	if add.GetOpType() != "Add" || !defaultDomain(add.GetDomain()) || len(add.GetAttribute()) != 0 ||
+	if add.GetOpType() != "Add" || !graph.IsDefaultDomain(add.GetDomain()) || len(add.GetAttribute()) != 0 ||
 		use.Input == graph.Implicit || len(ai) != 2 || ai[0] == ai[1] || len(add.GetOutput()) != 1 || add.GetOutput()[0] == "" {
 		return nil, ""
 	}

@@ -99,15 +99,6 @@ func countOps(g *onnxpb.GraphProto, op string) int {
 	return n
 }
 
-func opset(m *onnxpb.ModelProto) int64 {
-	for _, o := range m.GetOpsetImport() {
-		if o.GetDomain() == "" || o.GetDomain() == "ai.onnx" {
-			return o.GetVersion()
-		}
-	}
-	return 0
-}
-
 func readTensor(t *testing.T, path string) *tensor.Tensor {
 	t.Helper()
 	b, err := os.ReadFile(path)

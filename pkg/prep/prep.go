@@ -203,19 +203,8 @@ func moveConstants(m *onnxpb.ModelProto, res *Result) error {
 	return nil
 }
 
-// defaultOpset returns the version of the default-domain import, 0 when
-// there is none.
-func defaultOpset(m *onnxpb.ModelProto) int64 {
-	for _, o := range m.GetOpsetImport() {
-		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
-			return o.GetVersion()
-		}
-	}
-	return 0
-}
-
 func upgrade(m *onnxpb.ModelProto, target int64, res *Result) error {
-	from := defaultOpset(m)
+	from := graph.DefaultOpset(m)
 	res.OpsetFrom, res.OpsetTo = from, from
 	// A model without a default-domain import has no node an upgrade
 	// could change (Validate refuses default-domain nodes without one).

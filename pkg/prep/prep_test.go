@@ -37,8 +37,8 @@ func TestRunCNN(t *testing.T) {
 	if res.DeadCode.Initializers != 12 || initializer(m.Graph, "bn1.mean") != nil || initializer(m.Graph, "conv1.weight") == nil {
 		t.Fatalf("dead code %+v", res.DeadCode)
 	}
-	if res.OpsetFrom != 17 || res.OpsetTo != 17 || opset(m) != 17 {
-		t.Fatalf("opset %d → %d (model %d), want 17 kept", res.OpsetFrom, res.OpsetTo, opset(m))
+	if res.OpsetFrom != 17 || res.OpsetTo != 17 || graph.DefaultOpset(m) != 17 {
+		t.Fatalf("opset %d → %d (model %d), want 17 kept", res.OpsetFrom, res.OpsetTo, graph.DefaultOpset(m))
 	}
 	checkParity(t, m, orig, map[string]*tensor.Tensor{"input": randomInput(7, 3, 3, 32, 32)}, foldTol)
 }
@@ -52,8 +52,8 @@ func TestRunLegacyOpset7(t *testing.T) {
 		t.Fatal(err)
 	}
 	validate(t, m)
-	if opset(m) != 13 || res.OpsetFrom != 7 || res.OpsetTo != 13 {
-		t.Fatalf("opset %d (result %d → %d), want 13", opset(m), res.OpsetFrom, res.OpsetTo)
+	if graph.DefaultOpset(m) != 13 || res.OpsetFrom != 7 || res.OpsetTo != 13 {
+		t.Fatalf("opset %d (result %d → %d), want 13", graph.DefaultOpset(m), res.OpsetFrom, res.OpsetTo)
 	}
 	if !slices.Contains(res.Notes, "upgraded opset 7 → 13") {
 		t.Fatalf("notes %q", res.Notes)
@@ -101,8 +101,8 @@ func TestRunMNIST(t *testing.T) {
 		t.Fatal(err)
 	}
 	validate(t, m)
-	if opset(m) != 13 || m.IrVersion < 7 {
-		t.Fatalf("opset %d IR %d, want 13 and ≥ 7", opset(m), m.IrVersion)
+	if graph.DefaultOpset(m) != 13 || m.IrVersion < 7 {
+		t.Fatalf("opset %d IR %d, want 13 and ≥ 7", graph.DefaultOpset(m), m.IrVersion)
 	}
 	// CNTK's export: the MatMul weight is Reshape(initializer), the conv
 	// biases are Adds and the classifier is MatMul+Add.

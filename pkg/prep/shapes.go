@@ -5,6 +5,7 @@ import (
 	"maps"
 
 	"github.com/infer-ml/infer/pkg/dataset"
+	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/probe"
@@ -177,7 +178,7 @@ func complete(vi *onnxpb.ValueInfoProto) bool {
 // nodes with subgraphs, a position whose body output is declared a tensor.
 func tensorOutput(n *onnxpb.NodeProto, k int) bool {
 	op := n.GetOpType()
-	if d := n.GetDomain(); !defaultDomain(d) {
+	if d := n.GetDomain(); !graph.IsDefaultDomain(d) {
 		op = d + "." + op
 	}
 	if nonTensorOps[op] {
@@ -187,7 +188,7 @@ func tensorOutput(n *onnxpb.NodeProto, k int) bool {
 		if a.GetG() == nil && len(a.GetGraphs()) == 0 {
 			continue
 		}
-		if !defaultDomain(n.GetDomain()) {
+		if !graph.IsDefaultDomain(n.GetDomain()) {
 			return false
 		}
 		pos := k

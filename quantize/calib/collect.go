@@ -113,7 +113,7 @@ func Collect(m *onnxpb.ModelProto, tensors []string, src dataset.Source, opts Co
 	if opts.Samples > 0 && (total < 0 || int64(opts.Samples) < total) {
 		total = int64(opts.Samples)
 	}
-	rep.Start("calibrating", total)
+	rep.Start("calibrating", total, progress.Samples)
 	defer rep.Done()
 
 	limit := int64(opts.Samples)

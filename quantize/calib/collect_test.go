@@ -13,6 +13,7 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/progress"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
 
@@ -75,9 +76,13 @@ type countingReporter struct {
 	started      int
 }
 
-func (r *countingReporter) Start(_ string, total int64) { r.total = total; r.started++ }
-func (r *countingReporter) Add(n int64)                 { r.added += n }
-func (r *countingReporter) Done()                       {}
+func (r *countingReporter) Start(_ string, total int64, _ progress.Unit) {
+	r.total = total
+	r.started++
+}
+func (r *countingReporter) Add(n int64) { r.added += n }
+func (r *countingReporter) Step(string) {}
+func (r *countingReporter) Done()       {}
 
 func TestCollectMLP(t *testing.T) {
 	testutil.InitORT(t)

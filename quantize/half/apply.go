@@ -90,7 +90,7 @@ func (c *converter) nonWeightSwaps() int {
 // to, Constant's value_float(s), ConstantOfShape's default value and
 // SequenceEmpty's dtype.
 func (c *converter) retypeNode(s *scope, n *onnxpb.NodeProto) {
-	if !defaultDomain(n.GetDomain()) || len(n.GetOutput()) == 0 || n.Output[0] == "" {
+	if !graph.IsDefaultDomain(n.GetDomain()) || len(n.GetOutput()) == 0 || n.Output[0] == "" {
 		return
 	}
 	o := n.Output[0]

@@ -27,7 +27,7 @@ func (c *converter) cleanup() error {
 func countCasts(g *onnxpb.GraphProto) int {
 	k := 0
 	for _, n := range g.GetNode() {
-		if n.GetOpType() == "Cast" && defaultDomain(n.GetDomain()) {
+		if n.GetOpType() == "Cast" && graph.IsDefaultDomain(n.GetDomain()) {
 			k++
 		}
 		for _, a := range n.GetAttribute() {
@@ -64,14 +64,14 @@ func (c *converter) dropCasts(s *scope) bool {
 		outputs[o.GetName()] = true
 	}
 	for _, n := range slices.Clone(s.g.GetNode()) {
-		if n.GetOpType() != "Cast" || !defaultDomain(n.GetDomain()) || len(n.GetInput()) == 0 || len(n.GetOutput()) == 0 {
+		if n.GetOpType() != "Cast" || !graph.IsDefaultDomain(n.GetDomain()) || len(n.GetInput()) == 0 || len(n.GetOutput()) == 0 {
 			continue
 		}
 		in, out, to := n.Input[0], n.Output[0], castTo(n)
 		target := ""
 		if t := s.finalOf(in); t != 0 && t == to {
 			target = in
-		} else if p := s.producer[in]; p != nil && p.GetOpType() == "Cast" && defaultDomain(p.GetDomain()) &&
+		} else if p := s.producer[in]; p != nil && p.GetOpType() == "Cast" && graph.IsDefaultDomain(p.GetDomain()) &&
 			len(p.GetInput()) > 0 && slices.Contains(s.g.GetNode(), p) {
 			x := p.Input[0]
 			if t0 := s.finalOf(x); t0 != 0 && t0 == to && exactRoundTrip(t0, castTo(p)) {

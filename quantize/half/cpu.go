@@ -3,6 +3,7 @@ package half
 import (
 	"slices"
 
+	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -36,18 +37,13 @@ func CPUBlockOps(m *onnxpb.ModelProto, t tensor.DType) []string {
 	if t != tensor.BFloat16Type {
 		return nil
 	}
-	opset := int64(0)
-	for _, o := range m.GetOpsetImport() {
-		if defaultDomain(o.GetDomain()) {
-			opset = o.GetVersion()
-		}
-	}
+	opset := graph.DefaultOpset(m)
 	seen := make(map[string]bool)
 	var walk func(g *onnxpb.GraphProto)
 	walk = func(g *onnxpb.GraphProto) {
 		for _, n := range g.GetNode() {
 			op := n.GetOpType()
-			if defaultDomain(n.GetDomain()) && (!cpuBFloat16Ops[op] || (op == "IsNaN" && opset < 20)) {
+			if graph.IsDefaultDomain(n.GetDomain()) && (!cpuBFloat16Ops[op] || (op == "IsNaN" && opset < 20)) {
 				seen[op] = true
 			}
 			for _, a := range n.GetAttribute() {
@@ -102,11 +98,11 @@ func CPUBlockNodes(m *onnxpb.ModelProto, t tensor.DType) []string {
 	}
 	var names []string
 	for _, n := range g.GetNode() {
-		if n.GetOpType() != "MatMul" || !defaultDomain(n.GetDomain()) || len(n.GetInput()) != 2 || !constant[n.GetInput()[1]] {
+		if n.GetOpType() != "MatMul" || !graph.IsDefaultDomain(n.GetDomain()) || len(n.GetInput()) != 2 || !constant[n.GetInput()[1]] {
 			continue
 		}
 		tr := producer[n.GetInput()[0]]
-		if tr == nil || tr.GetOpType() != "Transpose" || !defaultDomain(tr.GetDomain()) {
+		if tr == nil || tr.GetOpType() != "Transpose" || !graph.IsDefaultDomain(tr.GetDomain()) {
 			continue
 		}
 		if perm := attrOf(tr, "perm").GetInts(); len(perm) > 0 && perm[len(perm)-1] == int64(len(perm)-1) {

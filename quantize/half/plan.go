@@ -65,11 +65,7 @@ func (c *converter) plan() error {
 	if err := graph.Validate(m); err != nil {
 		return err
 	}
-	for _, o := range m.GetOpsetImport() {
-		if defaultDomain(o.GetDomain()) {
-			c.opset = o.GetVersion()
-		}
-	}
+	c.opset = graph.DefaultOpset(m)
 	if c.opset > 0 && c.opset < 6 {
 		// Cast-1 spells its type as a string, which ONNX Runtime does not
 		// infer types from.
@@ -171,7 +167,7 @@ func (c *converter) blockReason(s *scope, n *onnxpb.NodeProto) string {
 	switch {
 	case s.force:
 		return "subgraph"
-	case !defaultDomain(n.GetDomain()):
+	case !graph.IsDefaultDomain(n.GetDomain()):
 		return "domain"
 	case c.blockOps[op]:
 		return "op"
@@ -413,7 +409,7 @@ func (c *converter) ioType(s *scope) int32 {
 // isChoice reports whether n can produce float32 or the half type at no
 // cost, so that its consumers decide: a Constant or a Cast.
 func (c *converter) isChoice(n *onnxpb.NodeProto) bool {
-	if !defaultDomain(n.GetDomain()) || c.blocked[n] {
+	if !graph.IsDefaultDomain(n.GetDomain()) || c.blocked[n] {
 		return false
 	}
 	return n.GetOpType() == "Constant" || n.GetOpType() == "Cast"
@@ -471,7 +467,7 @@ func (c *converter) want(s *scope, n *onnxpb.NodeProto, i int) (t int32, ok bool
 	if in == "" || c.ours[n] || s.typeOf(in) != tFloat {
 		return 0, false
 	}
-	if defaultDomain(n.GetDomain()) {
+	if graph.IsDefaultDomain(n.GetDomain()) {
 		switch n.GetOpType() {
 		case "Cast", "Shape", "Size":
 			return 0, false
@@ -481,7 +477,7 @@ func (c *converter) want(s *scope, n *onnxpb.NodeProto, i int) (t int32, ok bool
 			}
 		}
 	}
-	if c.blocked[n] || (defaultDomain(n.GetDomain()) && floatOnlyInput(n.GetOpType(), i, c.half)) {
+	if c.blocked[n] || (graph.IsDefaultDomain(n.GetDomain()) && floatOnlyInput(n.GetOpType(), i, c.half)) {
 		return tFloat, true
 	}
 	return c.half, true
@@ -643,7 +639,7 @@ func (c *converter) checkTensors() error {
 			}
 			switch n.GetOpType() {
 			case "Constant":
-				if !defaultDomain(n.GetDomain()) {
+				if !graph.IsDefaultDomain(n.GetDomain()) {
 					continue
 				}
 				for _, a := range n.GetAttribute() {

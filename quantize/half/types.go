@@ -106,7 +106,7 @@ func (s *scope) label(what string) string {
 
 func nodeLabel(n *onnxpb.NodeProto) string {
 	op := n.GetOpType()
-	if d := n.GetDomain(); !defaultDomain(d) {
+	if d := n.GetDomain(); !graph.IsDefaultDomain(d) {
 		op = d + "." + op
 	}
 	if n.GetName() != "" {
@@ -114,8 +114,6 @@ func nodeLabel(n *onnxpb.NodeProto) string {
 	}
 	return fmt.Sprintf("unnamed %s node", op)
 }
-
-func defaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
 
 // typeElem returns the element type a TypeProto declares (for sequences
 // and optionals, that of their tensors) and whether it is a tensor.
@@ -413,7 +411,7 @@ func (c *converter) build(g *onnxpb.GraphProto, parent *scope, where string, dec
 			var t int32
 			nonTensor := false
 			switch {
-			case !defaultDomain(n.GetDomain()):
+			case !graph.IsDefaultDomain(n.GetDomain()):
 			case n.GetOpType() == "If" && len(subOut) > 0:
 				t, nonTensor = pick(subOut[0], subNonTens[0], j)
 			case n.GetOpType() == "Loop" && len(subOut) > 0:
@@ -434,7 +432,7 @@ func (c *converter) build(g *onnxpb.GraphProto, parent *scope, where string, dec
 					}
 				}
 			}
-			fixed := defaultDomain(n.GetDomain()) &&
+			fixed := graph.IsDefaultDomain(n.GetDomain()) &&
 				(n.GetOpType() == "Cast" || n.GetOpType() == "Constant" || n.GetOpType() == "ConstantOfShape")
 			typed(o, t, nonTensor, fixed)
 		}

@@ -210,7 +210,7 @@ func (q *quantizer) graph(g *onnxpb.GraphProto) {
 	idx := graph.NewIndex(g)
 	var cands []*candidate
 	for i, n := range g.GetNode() {
-		if !isDefaultDomain(n.GetDomain()) || (n.GetOpType() != "MatMul" && n.GetOpType() != "Gemm") {
+		if !graph.IsDefaultDomain(n.GetDomain()) || (n.GetOpType() != "MatMul" && n.GetOpType() != "Gemm") {
 			continue
 		}
 		lbl := label(n, i)
@@ -507,8 +507,6 @@ func removeUnused(g *onnxpb.GraphProto, names map[string]bool) {
 }
 
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
-
-func isDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
 
 // String summarises r in one line.
 func (r *Result) String() string {

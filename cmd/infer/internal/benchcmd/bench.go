@@ -42,6 +42,7 @@ type Options struct {
 	Rate        float64
 	Percentiles string
 	Format      string
+	Wide        bool
 	Output      string
 	Force       bool
 	Baseline    string
@@ -61,7 +62,9 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Long: `Measure each model × execution provider × batch size: session creation time,
 first-run latency, latency min/mean/stddev/percentiles/max, throughput (runs/s
 and samples/s), peak RSS growth and model size; with several models, speedup
-relative to the first.
+relative to the first. The table and Markdown show p50/p90/p99, runs/s,
+samples/s and the speedup (fits 100 columns); --wide shows everything,
+as json and csv always do.
 
 Inputs and output buffers are prepared before timing and only ONNX Runtime's
 Run is timed (monotonic clock); warm-up runs are excluded and no outlier is
@@ -88,7 +91,7 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&opts.EPs, "ep", nil, "execution provider (cpu, cuda, tensorrt) or ordered fallback list a,b,c; repeat to measure several (default cpu)")
+	fl.StringArrayVar(&opts.EPs, "ep", nil, cmdutil.EPUsage+"; repeat --ep to measure several")
 	fl.StringArrayVar(&opts.EPOptions, "ep-option", nil, "provider option KEY=VALUE or PROVIDER.KEY=VALUE (repeatable): fp16, int8, engine_cache, workspace, device_id or ONNX Runtime keys")
 	fl.IntVar(&opts.Iterations, "iterations", 0, "measured runs (default: run for --duration)")
 	fl.DurationVar(&opts.Duration, "duration", 0, "measure for this long (default 10s when --iterations is not given)")
@@ -105,6 +108,7 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 	fl.Float64Var(&opts.Rate, "rate", 0, fmt.Sprintf("server scenario: mean arrival rate, requests per second (Poisson), at most %g; requests that find the queue full, or are queued when --duration ends, are dropped and counted", bench.MaxRate))
 	fl.StringVar(&opts.Percentiles, "percentiles", "50,90,95,99,99.9", "latency percentiles to report")
 	fl.StringVar(&opts.Format, "format", "table", "output format: table, json, csv, markdown")
+	fl.BoolVar(&opts.Wide, "wide", false, "table and markdown: every column (session creation, first run, mean, stddev, all percentiles, min, max, RSS+, size)")
 	fl.StringVarP(&opts.Output, "output", "o", "", "write the report to this file instead of stdout")
 	fl.BoolVar(&opts.Force, "force", false, "replace an existing -o or --plot file")
 	fl.StringVar(&opts.Baseline, "baseline", "", "an earlier JSON report to compare with (see --max-regression)")
@@ -143,13 +147,18 @@ func Run(opts *Options) error {
 		return err
 	}
 	rep.Infer = buildinfo.String()
+	rep.Gates = gates.Describe()
 	regs, unmatched := gates.Check(rep)
 	rep.Regressions = append(rep.Regressions, regs...)
 	for _, u := range unmatched {
 		fmt.Fprintf(opts.IO.ErrOut, "infer: bench: %s\n", u)
 	}
+	view := bench.Compact
+	if opts.Wide {
+		view = bench.Wide
+	}
 	var buf bytes.Buffer
-	if err := bench.Write(&buf, rep, format); err != nil {
+	if err := bench.Write(&buf, rep, format, view); err != nil {
 		return err
 	}
 	if opts.Output != "" {
@@ -158,7 +167,7 @@ func Run(opts *Options) error {
 		}
 		if format != bench.FormatTable {
 			// Keep the terminal informed when the report went to a file.
-			bench.WriteTable(opts.IO.Out, rep)
+			bench.WriteTable(opts.IO.Out, rep, view)
 		}
 	} else if _, err := io.Copy(opts.IO.Out, &buf); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
 	"github.com/infer-ml/infer/pkg/dataset"
@@ -36,10 +35,11 @@ type DataFlags struct {
 // Bind adds --data, --batch-size, --limit, --offset, --shape,
 // --input-value, --seed and --samples.
 func (d *DataFlags) Bind(fs *pflag.FlagSet, required bool) {
-	usage := "data: an .npz file, a folder of .npz files, an ONNX test-data folder, or \"random\""
+	what := "the inputs"
 	if required {
-		usage += " (required)"
+		what += " (required)"
 	}
+	usage := what + `: an .npz file, a folder of .npz files, an ONNX test-data folder, or "random"; labels (a label or labels array) optional, for top-1 accuracy`
 	fs.StringVar(&d.Data, "data", "", usage)
 	fs.IntVar(&d.BatchSize, "batch-size", 0, "samples per run (default 1, or the model's fixed batch size)")
 	fs.IntVar(&d.Limit, "limit", 0, "use at most this many samples (0: all)")
@@ -98,7 +98,9 @@ type RuntimeFlags struct {
 
 // Bind adds --ep, --ep-option, --threads and --graph-opt.
 func (r *RuntimeFlags) Bind(fs *pflag.FlagSet) {
-	fs.StringVar(&r.EP, "ep", "cpu", "execution provider, or an ordered fallback list: cpu, cuda, tensorrt, e.g. tensorrt,cuda,cpu")
+	r.EP = "cpu"
+	fs.Var(&oneProvider{p: &r.EP}, "ep", EPUsage)
+	HideDefault(fs, "ep")
 	fs.StringArrayVar(&r.EPOptions, "ep-option", nil, "provider option KEY=VALUE or PROVIDER.KEY=VALUE (repeatable), e.g. fp16=true, engine_cache=DIR, device_id=1")
 	fs.StringVar(&r.Threads, "threads", "", ThreadsFlagUsage)
 	fs.StringVar(&r.OptLevel, "graph-opt", "all", "ONNX Runtime graph optimization level: disable, basic, extended, all")
@@ -191,36 +193,7 @@ func (f *Factory) Progress(disabled bool) progress.Reporter {
 	if disabled || !f.IO.ErrTerminal {
 		return progress.Nop
 	}
-	return &bar{io: f.IO}
-}
-
-type bar struct {
-	io *IOStreams
-	b  *progressbar.ProgressBar
-}
-
-func (b *bar) Start(what string, total int64) {
-	b.b = progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(b.io.ErrOut),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100_000_000),
-	)
-}
-
-func (b *bar) Add(n int64) {
-	if b.b != nil {
-		b.b.Add64(n)
-	}
-}
-
-func (b *bar) Done() {
-	if b.b != nil {
-		b.b.Finish()
-		b.b = nil
-	}
+	return progress.NewBar(f.IO.ErrOut)
 }
 
 // FixedBatch is the fixed first dimension of a model's first input that

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/pkg/eval"
+	"github.com/infer-ml/infer/pkg/report"
 )
 
 // Options of `infer compare`.
@@ -28,31 +28,17 @@ type Options struct {
 	MinSQNR         float64 // dB; NaN means no gate
 	JSON            bool
 	NoProgress      bool
+	// Changed says which flags were given (a gate flag not given is no
+	// gate); CommandLine is the command as given, for the report.
+	Changed     func(string) bool
+	CommandLine []string
 }
 
-// Report is what `infer compare --json` prints.
+// Report is what `infer compare --json` prints: the shared report
+// sections (docs/report.schema.json), every output under validation.
 type Report struct {
-	Reference   string         `json:"reference"`
-	Candidate   string         `json:"candidate"`
-	Data        string         `json:"data"`
-	Provider    string         `json:"provider"`
-	Samples     int            `json:"samples"`
-	Outputs     []OutputReport `json:"outputs"`
-	GatesFailed []string       `json:"gates_failed"`
-}
-
-// OutputReport compares one output.
-type OutputReport struct {
-	Name         string   `json:"name"`
-	RefAccuracy  *float64 `json:"reference_accuracy,omitempty"`
-	CandAccuracy *float64 `json:"candidate_accuracy,omitempty"`
-	AccuracyDrop *float64 `json:"accuracy_drop_points,omitempty"`
-	Agreement    *float64 `json:"top1_agreement,omitempty"`
-	MaxAbsError  float64  `json:"max_abs_error"`
-	MSE          float64  `json:"mse"`
-	Cosine       float64  `json:"cosine"`
-	SQNR         *float64 `json:"sqnr_db"` // null when identical (infinite)
-	NonFinite    int64    `json:"candidate_non_finite"`
+	report.Report
+	Provider string `json:"provider"`
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -71,6 +57,7 @@ SQNR in dB. Gates exit with code 3 when they fail.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Ref, opts.Cand = args[0], args[1]
+			opts.Changed, opts.CommandLine = c.Flags().Changed, cmdutil.CommandLine(c, args)
 			if !c.Flags().Changed("min-sqnr") {
 				opts.MinSQNR = math.NaN()
 			}
@@ -83,8 +70,9 @@ SQNR in dB. Gates exit with code 3 when they fail.`,
 	opts.Data.Bind(cmd.Flags(), true)
 	opts.Runtime.Bind(cmd.Flags())
 	cmd.Flags().StringSliceVar(&opts.Outputs, "outputs", nil, "outputs to compare (default: all shared outputs)")
-	cmd.Flags().Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "fail (exit 3) when top-1 accuracy drops by more than this many percentage points (needs labels)")
-	cmd.Flags().Float64Var(&opts.MinAgreement, "min-agreement", -1, "fail (exit 3) when top-1 agreement with the reference is below this percentage")
+	cmd.Flags().Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "fail (exit 3) when top-1 accuracy drops by more than this many percentage points (needs labels; default: no gate)")
+	cmd.Flags().Float64Var(&opts.MinAgreement, "min-agreement", -1, "fail (exit 3) when top-1 agreement with the reference is below this percentage (default: no gate)")
+	cmdutil.HideDefault(cmd.Flags(), "max-accuracy-drop", "min-agreement")
 	cmd.Flags().Float64Var(&opts.MinSQNR, "min-sqnr", 0, "fail (exit 3) when any output's SQNR is below this many dB")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	cmd.Flags().BoolVar(&opts.NoProgress, "no-progress", false, "no progress bar")
@@ -93,9 +81,11 @@ SQNR in dB. Gates exit with code 3 when they fail.`,
 
 // Run compares the models.
 func Run(opts *Options) error {
-	if opts.MaxAccuracyDrop > 100 || opts.MinAgreement > 100 {
-		return cmdutil.Usagef("--max-accuracy-drop and --min-agreement are percentages (0–100)")
+	gate, err := cmdutil.GateValues{MaxAccuracyDrop: opts.MaxAccuracyDrop, MinAgreement: opts.MinAgreement, MinSQNR: opts.MinSQNR}.Gate(opts.Changed)
+	if err != nil {
+		return err
 	}
+	gate.Finite = true
 	so, err := opts.Runtime.Options()
 	if err != nil {
 		return err
@@ -116,6 +106,13 @@ func Run(opts *Options) error {
 		return err
 	}
 	defer src.Close()
+	if err := gate.NeedsLabels(src); err != nil {
+		return cmdutil.Worded(err)
+	}
+	info, err := opts.Factory.InitORT()
+	if err != nil {
+		return err
+	}
 	rs, err := opts.Factory.OpenSession(ref, so)
 	if err != nil {
 		return err
@@ -130,64 +127,26 @@ func Run(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	r := Report{Reference: opts.Ref, Candidate: opts.Cand, Data: opts.Data.Data, Provider: rs.Provider.Name, Samples: res.Samples, GatesFailed: []string{}}
-	for _, o := range res.Outputs {
-		or := OutputReport{Name: o.Name, MaxAbsError: o.MaxAbsError, MSE: o.MSE(), Cosine: o.Cosine(), NonFinite: o.NonFinite}
-		sm := o.Summary()
-		or.SQNR, or.Agreement = sm.SQNR, sm.Agreement
-		or.RefAccuracy, or.CandAccuracy, or.AccuracyDrop = sm.RefAccuracy, sm.CandAccuracy, sm.AccuracyDrop
-		r.Outputs = append(r.Outputs, or)
+	echo := map[string]any{"data": opts.Data.Data, "ep": opts.Runtime.EP}
+	if len(opts.Outputs) > 0 {
+		echo["outputs"] = opts.Outputs
 	}
-	r.GatesFailed = gates(opts, res, &r)
+	cmdutil.EchoGate(echo, gate)
+	r := &Report{Report: *report.New(report.NewHeader("compare", info.Version, opts.CommandLine, echo),
+		report.Loaded("reference", opts.Ref, ref), report.Loaded("candidate", opts.Cand, cand)), Provider: rs.Provider.Name}
+	r.Validation = report.ValidationOf("reference", opts.Data.Data, res)
+	r.SetGates(gate.Check(res)...)
 	if opts.JSON {
 		if err := cmdutil.WriteJSON(opts.IO.Out, r); err != nil {
 			return err
 		}
 	} else {
-		print(opts.IO.Out, &r)
+		print(opts.IO.Out, r)
 	}
-	if len(r.GatesFailed) > 0 {
-		return cmdutil.Gatef("quality gate failed: %s", strings.Join(r.GatesFailed, "; "))
+	if failed := r.Failed(); len(failed) > 0 {
+		return cmdutil.GateFailure(failed, "")
 	}
 	return nil
-}
-
-func gates(opts *Options, res *eval.Result, r *Report) []string {
-	failed := []string{}
-	if opts.MaxAccuracyDrop >= 0 {
-		labelled := false
-		for _, o := range r.Outputs {
-			if o.AccuracyDrop != nil {
-				labelled = true
-				if !(*o.AccuracyDrop <= opts.MaxAccuracyDrop) { // NaN fails
-					failed = append(failed, fmt.Sprintf("%s: accuracy dropped %.2f points (%.2f%% → %.2f%%), limit %.2f", o.Name, *o.AccuracyDrop, *o.RefAccuracy, *o.CandAccuracy, opts.MaxAccuracyDrop))
-				}
-			}
-		}
-		if !labelled {
-			failed = append(failed, "--max-accuracy-drop needs labelled data and a class-shaped output; the data has no labels")
-		}
-	}
-	if opts.MinAgreement >= 0 {
-		for _, o := range r.Outputs {
-			if o.Agreement != nil && !(*o.Agreement >= opts.MinAgreement) {
-				failed = append(failed, fmt.Sprintf("%s: top-1 agreement %.2f%%, minimum %.2f%%", o.Name, *o.Agreement, opts.MinAgreement))
-			}
-		}
-	}
-	if !math.IsNaN(opts.MinSQNR) {
-		for _, o := range r.Outputs {
-			if o.SQNR != nil && !(*o.SQNR >= opts.MinSQNR) {
-				failed = append(failed, fmt.Sprintf("%s: SQNR %.1f dB, minimum %.1f dB", o.Name, *o.SQNR, opts.MinSQNR))
-			}
-		}
-	}
-	for _, o := range r.Outputs {
-		if o.NonFinite > 0 {
-			failed = append(failed, fmt.Sprintf("%s: candidate produced %d NaN/Inf values", o.Name, o.NonFinite))
-		}
-	}
-	return failed
 }
 
 func pct(p *float64) string {
@@ -199,12 +158,13 @@ func pct(p *float64) string {
 
 func print(out io.Writer, r *Report) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "reference\t%s\n", r.Reference)
-	fmt.Fprintf(w, "candidate\t%s\n", r.Candidate)
-	fmt.Fprintf(w, "data\t%s (%d samples)\n", r.Data, r.Samples)
+	v := r.Validation
+	fmt.Fprintf(w, "reference\t%s\n", r.Inputs[0].Path)
+	fmt.Fprintf(w, "candidate\t%s\n", r.Inputs[1].Path)
+	fmt.Fprintf(w, "data\t%s (%d samples)\n", v.Data, v.Samples)
 	fmt.Fprintf(w, "provider\t%s\n\n", r.Provider)
 	fmt.Fprintln(w, "output\tref acc\tcand acc\tdrop (pts)\tagreement\tmax |err|\tMSE\tcosine\tSQNR")
-	for _, o := range r.Outputs {
+	for _, o := range v.Outputs {
 		drop := "-"
 		if o.AccuracyDrop != nil {
 			drop = fmt.Sprintf("%.2f", *o.AccuracyDrop)
@@ -213,13 +173,13 @@ func print(out io.Writer, r *Report) {
 		if o.SQNR != nil {
 			sq = fmt.Sprintf("%.1f dB", *o.SQNR)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.3g\t%.3g\t%.6f\t%s\n", o.Name, pct(o.RefAccuracy), pct(o.CandAccuracy), drop, pct(o.Agreement), o.MaxAbsError, o.MSE, o.Cosine, sq)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.3g\t%.3g\t%.6f\t%s\n", o.Name, pct(o.ReferenceAccuracy), pct(o.CandidateAccuracy), drop, pct(o.Agreement), o.MaxAbsError, o.MSE, o.Cosine, sq)
 	}
 	w.Flush()
-	if len(r.GatesFailed) > 0 {
+	if failed := r.Failed(); len(failed) > 0 {
 		fmt.Fprintln(out)
-		for _, g := range r.GatesFailed {
-			fmt.Fprintf(out, "GATE FAILED  %s\n", g)
+		for _, g := range failed {
+			fmt.Fprintf(out, "GATE FAILED  %s\n", g.Summary)
 		}
 	}
 }

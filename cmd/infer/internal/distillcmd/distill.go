@@ -2,24 +2,24 @@
 package distillcmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/distill"
-	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/report"
+	"github.com/infer-ml/infer/pkg/validate"
 )
 
 // Options of `infer distill`.
@@ -52,7 +52,13 @@ type Options struct {
 	Shapes                   []string
 	Runtime                  cmdutil.RuntimeFlags
 	Report                   string
-	JSON, Force, NoProgress  bool
+	// Plot is the learning-curve image (.png or .svg), when asked for.
+	Plot                    string
+	JSON, Force, NoProgress bool
+	// Gates compare the trained student with the teacher.
+	MaxAccuracyDrop, MinAgreement, MinSQNR float64
+	// CommandLine is the command as given, for the report.
+	CommandLine []string
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -93,6 +99,7 @@ written, and the run fails (exit 1).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Changed = c.Flags().Changed
+			opts.CommandLine = cmdutil.CommandLine(c, args)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -105,19 +112,19 @@ written, and the run fails (exit 1).`,
 	fl.BoolVar(&opts.FromTeacher, "student-from-teacher", false, "build the student by channel pruning the teacher to --width")
 	fl.Float64Var(&opts.Width, "width", 0.5, "with --student-from-teacher: share of channels kept")
 	fl.StringVarP(&opts.Output, "output", "o", "", "output model (default STUDENT.distilled.onnx, or TEACHER.student.onnx)")
-	fl.StringVar(&opts.Data, "data", "", "training inputs (.npz, folder, ONNX test data); labels optional (required)")
+	fl.StringVar(&opts.Data, "data", "", "the training inputs (required): an .npz file, a folder of .npz files or an ONNX test-data folder; labels (a label or labels array) optional, used by the kl loss with --alpha")
 	fl.StringVar(&opts.EvalData, "eval-data", "", "evaluation data (default: the last --eval-fraction of --data)")
 	fl.Float64Var(&opts.EvalFraction, "eval-fraction", 0.1, "share of --data held out for evaluation when there is no --eval-data (taken from the end, in file order)")
 	fl.IntVar(&opts.Epochs, "epochs", 10, "passes over the training data")
 	fl.IntVar(&opts.BatchSize, "batch-size", 64, "samples per step (a student with a fixed batch size uses its own)")
-	fl.Float64Var(&opts.LR, "lr", 1e-3, "learning rate")
+	fl.Float64Var(&opts.LR, "lr", 4e-3, "learning rate (peak, with --schedule cosine)")
 	fl.StringVar(&opts.Optimizer, "optimizer", "adam", "adam, adamw or sgd")
 	fl.Float64Var(&opts.Momentum, "momentum", 0.9, "sgd momentum")
 	fl.Float64Var(&opts.WeightDecay, "weight-decay", 0, "weight decay (decoupled for adamw, L2 otherwise)")
-	fl.StringVar(&opts.Schedule, "schedule", "constant", "learning-rate schedule: constant or cosine")
+	fl.StringVar(&opts.Schedule, "schedule", "cosine", "learning-rate schedule: cosine (decays to 0 over the run) or constant")
 	fl.IntVar(&opts.WarmupSteps, "warmup-steps", 0, "linear warm-up steps")
 	fl.Float64Var(&opts.ClipNorm, "clip-norm", 0, "clip the global gradient norm to this value (0: off)")
-	fl.Float64Var(&opts.Temperature, "temperature", 4, "softmax temperature of the kl loss")
+	fl.Float64Var(&opts.Temperature, "temperature", 2, "softmax temperature of the kl loss")
 	fl.Float64Var(&opts.Alpha, "alpha", 0.9, "weight of the teacher term against the labels (kl loss, labelled data)")
 	fl.Float64Var(&opts.HintWeight, "hint-weight", 0, "with --student-from-teacher: weight of the terms pulling the kept channels' activations towards the teacher's (relative squared error; 1 is a good start)")
 	fl.StringVar(&opts.Loss, "loss", "kl", "kl (classifiers) or mse")
@@ -130,33 +137,39 @@ written, and the run fails (exit 1).`,
 	fl.StringSliceVar(&opts.Shapes, "shape", nil, "shape of a dynamic input, NAME=1x3x224x224")
 	opts.Runtime.Bind(fl)
 	fl.StringVar(&opts.Report, "report", "", "write the JSON report to this file")
+	fl.StringVar(&opts.Plot, "plot", "", "write the learning curve (loss, agreement and accuracy per epoch) to this .png or .svg")
 	fl.BoolVar(&opts.JSON, "json", false, "print the JSON report on stdout instead of tables")
-	fl.BoolVar(&opts.Force, "force", false, "replace an existing output or report")
+	fl.BoolVar(&opts.Force, "force", false, "replace an existing output, report or plot")
 	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no progress bar")
+	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", 0, "gate: largest top-1 accuracy drop from the teacher in points, on labelled evaluation data; exit 3 when exceeded (default: no gate)")
+	fl.Float64Var(&opts.MinAgreement, "min-agreement", 0, "gate: smallest top-1 agreement with the teacher in percent (default: no gate)")
+	fl.Float64Var(&opts.MinSQNR, "min-sqnr", 0, "gate: smallest SQNR of the student's output against the teacher's, in dB (default: no gate)")
+	for _, f := range []string{"max-accuracy-drop", "min-agreement", "min-sqnr"} {
+		cmdutil.HideDefault(fl, f)
+	}
 	return cmd
 }
 
-// Report is the JSON report.
+// Report is the JSON report: the shared sections (docs/report.schema.json;
+// the teacher is the reference) and the training's own under "distill".
 type Report struct {
-	Infer      string         `json:"infer"`
-	ORTVersion string         `json:"onnxruntime_version"`
-	Date       string         `json:"date"`
-	Teacher    FileInfo       `json:"teacher"`
-	Student    FileInfo       `json:"student"`
-	Output     *FileInfo      `json:"output,omitempty"`
-	Options    map[string]any `json:"options"`
-	*distill.Result
+	report.Report
+	Distill *distill.Result `json:"distill"`
 }
 
-// FileInfo describes a model.
-type FileInfo struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256,omitempty"`
-	Bytes  int64  `json:"bytes"`
-	Params int64  `json:"params"`
+// plan checks the flags and builds distill.Options and the gates.
+func plan(o *Options) (distill.Options, validate.Gate, error) {
+	var do distill.Options
+	gate, err := cmdutil.GateValues{MaxAccuracyDrop: o.MaxAccuracyDrop, MinAgreement: o.MinAgreement, MinSQNR: o.MinSQNR}.Gate(o.Changed)
+	if err != nil {
+		return do, gate, err
+	}
+	do, err = planTraining(o)
+	return do, gate, err
 }
 
-func plan(o *Options) (distill.Options, error) {
+// planTraining checks the training flags.
+func planTraining(o *Options) (distill.Options, error) {
 	var do distill.Options
 	changed := o.Changed
 	if changed == nil {
@@ -199,6 +212,8 @@ func plan(o *Options) (distill.Options, error) {
 		return do, cmdutil.Usagef("--resume needs --checkpoint-dir")
 	case changed("momentum") && o.Optimizer != "sgd":
 		return do, cmdutil.Usagef("--momentum applies to --optimizer sgd")
+	case o.Plot != "" && !isImage(o.Plot):
+		return do, cmdutil.Usagef("--plot %s: want a .png or .svg file", o.Plot)
 	}
 	if _, err := dataset.ParseShapes(o.Shapes); err != nil {
 		return do, &cmdutil.UsageError{Err: fmt.Errorf("--shape: %w", err)}
@@ -238,7 +253,7 @@ func defaultOutput(o *Options) string {
 
 // Run distills.
 func Run(opts *Options) error {
-	do, err := plan(opts)
+	do, gate, err := plan(opts)
 	if err != nil {
 		return err
 	}
@@ -254,7 +269,7 @@ func Run(opts *Options) error {
 	if ckptIn != "" {
 		inputs = append(inputs, ckptIn)
 	}
-	if err := cmdutil.CheckOutputs(opts.Force, inputs, out, opts.Report, ckptOut); err != nil {
+	if err := cmdutil.CheckOutputs(opts.Force, inputs, out, opts.Report, ckptOut, opts.Plot); err != nil {
 		return err
 	}
 	info, err := opts.Factory.InitORT()
@@ -266,7 +281,7 @@ func Run(opts *Options) error {
 		return err
 	}
 	var student *onnxpb.ModelProto
-	studentInfo := FileInfo{Path: opts.Student}
+	var studentInfo report.File
 	var notes []string
 	if opts.FromTeacher {
 		s, hints, n, err := distill.StudentFromTeacher(teacher.Proto, opts.Width)
@@ -283,16 +298,14 @@ func Run(opts *Options) error {
 				notes = append(notes, fmt.Sprintf("hint: %s (%d channels)", h.Value, len(h.Keep)))
 			}
 		}
-		studentInfo.Path = fmt.Sprintf("(%s, %.0f%% of its channels)", opts.Teacher, 100*opts.Width)
+		studentInfo = report.File{Role: "student", Path: fmt.Sprintf("(%s, %.0f%% of its channels)", opts.Teacher, 100*opts.Width), Params: report.Params(student)}
 	} else {
 		sm, err := cmdutil.LoadModel(opts.Student)
 		if err != nil {
 			return err
 		}
-		student = sm.Proto
-		studentInfo.SHA256, studentInfo.Bytes = sm.SHA256, sm.FileBytes+sm.ExternalBytes
+		student, studentInfo = sm.Proto, report.Loaded("student", opts.Student, sm)
 	}
-	studentInfo.Params = floatParams(student)
 	specs := dataset.SpecsFromGraph(student.GetGraph())
 	shapes, _ := dataset.ParseShapes(opts.Shapes)
 	base := dataset.Options{BatchSize: opts.BatchSize, Shapes: shapes}
@@ -328,6 +341,9 @@ func Run(opts *Options) error {
 		return err
 	}
 	defer evalSrc.Close()
+	if err := gate.NeedsLabels(evalSrc); err != nil {
+		return cmdutil.Worded(err)
+	}
 	do.Eval = evalSrc
 	if do.Optimizer.Schedule == distill.ScheduleCosine {
 		b := base.BatchSize
@@ -349,26 +365,57 @@ func Run(opts *Options) error {
 	do.Log = opts.IO.ErrOut
 	res, err := distill.Distill(teacher.Proto, student, do)
 	if err != nil {
+		return worded(err)
+	}
+	rep := &Report{Report: *report.New(report.NewHeader("distill", info.Version, opts.CommandLine, optionsEcho(opts, do, gate)),
+		report.Loaded("teacher", opts.Teacher, teacher), studentInfo), Distill: res}
+	o := &validate.Outcome{Speed: res.Speed, Provider: validate.ProviderOf(do.Session)}
+	if res.After != nil {
+		o.Validation = res.After.Result
+		o.SetGates(gate)
+	}
+	rep.SetOutcome("teacher", evalSpec, o, res.PrepNotes, append(notes, res.Notes...))
+	if err := writePlot(opts.Plot, res); err != nil {
 		return err
 	}
-	res.Notes = append(notes, res.Notes...)
-	rep := &Report{
-		Infer: buildinfo.String(), ORTVersion: info.Version, Date: time.Now().UTC().Format(time.RFC3339),
-		Teacher: FileInfo{Path: opts.Teacher, SHA256: teacher.SHA256, Bytes: teacher.FileBytes + teacher.ExternalBytes, Params: floatParams(teacher.Proto)},
-		Student: studentInfo, Options: optionsEcho(opts, do), Result: res,
+	return cmdutil.WriteArtifact(opts.IO, cmdutil.Artifact{
+		Verb: "distill", Model: res.Model, Out: out, Inputs: inputs, Force: opts.Force, ReportPath: opts.Report, JSON: opts.JSON,
+		Common: &rep.Report, Doc: rep, Print: func(w io.Writer) { printReport(w, rep) }, Written: "the student",
+		Check: func() error { return checkFinite(res, out, opts.Report) },
+	})
+}
+
+// worded words distill's errors with the flags that change them.
+func worded(err error) error {
+	var div *distill.DivergedError
+	var mis *distill.CheckpointMismatchError
+	switch {
+	case errors.As(err, &div):
+		return fmt.Errorf("the loss became %v at step %d: lower --lr or set --clip-norm", div.Loss, div.Step)
+	case errors.As(err, &mis):
+		return fmt.Errorf("checkpoint %s was written for another teacher, student or options; start over without --resume", mis.Path)
+	case errors.Is(err, distill.ErrNoCheckpointDir):
+		return cmdutil.Usagef("--resume needs --checkpoint-dir")
 	}
-	written, size, err := cmdutil.SaveModel(res.Model, out, opts.Force, inputs)
-	if err != nil {
-		return err
+	return cmdutil.Worded(err)
+}
+
+// isImage reports whether path names a plot format: .png or .svg, any case.
+func isImage(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	return ext == ".png" || ext == ".svg"
+}
+
+// writePlot draws the run's learning curve to path, when given.
+func writePlot(path string, res *distill.Result) error {
+	if path == "" {
+		return nil
 	}
-	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size, Params: floatParams(written.Proto)}
-	if err := cmdutil.WriteReport(opts.Report, opts.Force, out, rep); err != nil {
-		return err
+	var teacher *float64
+	if res.After != nil {
+		teacher = res.After.TeacherAccuracy
 	}
-	if err := checkFinite(res, out, opts.Report); err != nil {
-		return err
-	}
-	return cmdutil.Finish(opts.IO, "distill", res.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep) })
+	return distill.PlotHistory(path, res.History, teacher)
 }
 
 // checkpointFile returns the checkpoint file of --checkpoint-dir as an
@@ -416,27 +463,13 @@ func checkFinite(res *distill.Result, out, report string) error {
 	return fmt.Errorf("wrote %s, but the student's output %q is NaN or infinite in %d values on the %d evaluation samples: the student is unusable", written, res.Output, res.After.NonFinite, res.After.Samples)
 }
 
-func floatParams(m *onnxpb.ModelProto) int64 {
-	var n int64
-	onnx.Tensors(m, func(t *onnxpb.TensorProto, _ string) error {
-		if d := t.GetDataType(); d == 1 || d == 10 || d == 11 || d == 16 {
-			k := int64(1)
-			for _, x := range t.GetDims() {
-				k *= x
-			}
-			n += k
-		}
-		return nil
-	})
-	return n
-}
-
-func optionsEcho(o *Options, do distill.Options) map[string]any {
+func optionsEcho(o *Options, do distill.Options, gate validate.Gate) map[string]any {
 	e := map[string]any{
 		"epochs": o.Epochs, "batch_size": o.BatchSize, "lr": o.LR, "optimizer": o.Optimizer, "schedule": o.Schedule,
-		"warmup_steps": o.WarmupSteps, "loss": o.Loss, "seed": o.Seed, "ep": o.Runtime.EP, "go": runtime.Version(),
+		"warmup_steps": o.WarmupSteps, "loss": o.Loss, "seed": o.Seed, "ep": o.Runtime.EP,
 		"data": o.Data, "labels_used": do.Loss.Labels,
 	}
+	cmdutil.EchoGate(e, gate)
 	if o.Loss == distill.LossKL {
 		e["temperature"], e["alpha"] = o.Temperature, o.Alpha
 		if o.HintWeight > 0 {
@@ -469,16 +502,17 @@ func optionsEcho(o *Options, do distill.Options) map[string]any {
 	return e
 }
 
-func printReport(out io.Writer, r *Report) {
+func printReport(out io.Writer, rep *Report) {
+	r, teacher, student := rep.Distill, rep.Inputs[0], rep.Inputs[1]
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "teacher\t%s (%s, %d parameters)\n", r.Teacher.Path, onnx.HumanBytes(r.Teacher.Bytes), r.Teacher.Params)
-	fmt.Fprintf(w, "student\t%s (%d parameters, %d trained)\n", r.Student.Path, r.Student.Params, r.TrainableParams)
-	if r.Output != nil {
-		fmt.Fprintf(w, "output\t%s (%s)\n", r.Output.Path, onnx.HumanBytes(r.Output.Bytes))
+	fmt.Fprintf(w, "teacher\t%s (%s, %d parameters)\n", teacher.Path, onnx.HumanBytes(teacher.Bytes), teacher.FloatParams())
+	fmt.Fprintf(w, "student\t%s (%d parameters, %d trained)\n", student.Path, student.FloatParams(), r.TrainableParams)
+	if o := rep.Output; o != nil {
+		fmt.Fprintf(w, "output\t%s (%s)\n", o.Path, onnx.HumanBytes(o.Bytes))
 	}
 	fmt.Fprintf(w, "training\t%d epochs, %d steps, %.0f samples/s\n", len(r.History), r.Steps, r.SamplesPerSec)
 	w.Flush()
-	if r.Before != nil && r.After != nil {
+	if v := rep.Validation; r.Before != nil && v != nil {
 		fmt.Fprintln(out)
 		w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(w, "\tteacher\tstudent before\tstudent after")
@@ -488,21 +522,23 @@ func printReport(out io.Writer, r *Report) {
 			}
 			return fmt.Sprintf("%.2f%%", *p)
 		}
-		if r.After.Accuracy != nil {
-			fmt.Fprintf(w, "top-1 accuracy\t%s\t%s\t%s\n", pct(r.After.TeacherAccuracy), pct(r.Before.Accuracy), pct(r.After.Accuracy))
+		if v.CandidateAccuracy != nil {
+			fmt.Fprintf(w, "top-1 accuracy\t%s\t%s\t%s\n", pct(v.ReferenceAccuracy), pct(r.Before.Accuracy), pct(v.CandidateAccuracy))
 		}
-		if r.After.Agreement != nil {
-			fmt.Fprintf(w, "agreement with the teacher\t\t%s\t%s\n", pct(r.Before.Agreement), pct(r.After.Agreement))
+		if v.Agreement != nil {
+			fmt.Fprintf(w, "agreement with the teacher\t\t%s\t%s\n", pct(r.Before.Agreement), pct(v.Agreement))
 		}
-		if r.After.Agreement == nil && r.After.SQNR != nil && r.Before.SQNR != nil {
-			fmt.Fprintf(w, "output SQNR\t\t%.1f dB\t%.1f dB\n", *r.Before.SQNR, *r.After.SQNR)
+		if v.Agreement == nil && v.SQNR != nil && r.Before.SQNR != nil {
+			fmt.Fprintf(w, "output SQNR\t\t%.1f dB\t%.1f dB\n", *r.Before.SQNR, *v.SQNR)
 		}
-		if r.TeacherP50MS > 0 && r.StudentP50MS > 0 {
-			fmt.Fprintf(w, "latency p50, one sample\t%.3f ms\t\t%.3f ms (%.2f× the teacher's speed)\n", r.TeacherP50MS, r.StudentP50MS, r.TeacherP50MS/r.StudentP50MS)
+		if l := rep.Latency; l != nil {
+			fmt.Fprintf(w, "latency p50, one sample\t%.3f ms\t\t%.3f ms (%s the teacher's speed, %s)\n", l.RefP50MS, l.CandP50MS, l.Speed, l.Verdict())
 		}
-		fmt.Fprintf(w, "parameters\t%d\t%d\t%d\n", r.Teacher.Params, r.Student.Params, r.Student.Params)
-		fmt.Fprintf(w, "evaluation samples\t%d\t\t\n", r.After.Samples)
+		fmt.Fprintf(w, "parameters\t%d\t%d\t%d\n", teacher.FloatParams(), student.FloatParams(), student.FloatParams())
+		fmt.Fprintf(w, "evaluation samples\t%d\t\t\n", v.Samples)
 		w.Flush()
 	}
-	_ = math.NaN
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	report.PrintGates(w, &rep.Report)
+	w.Flush()
 }

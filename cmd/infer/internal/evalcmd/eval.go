@@ -10,6 +10,7 @@ import (
 
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/pkg/eval"
+	"github.com/infer-ml/infer/pkg/report"
 )
 
 // Options of `infer eval`.
@@ -23,12 +24,15 @@ type Options struct {
 	Outputs    []string
 	JSON       bool
 	NoProgress bool
+	// CommandLine is the command as given, for the report.
+	CommandLine []string
 }
 
-// Report is what `infer eval --json` prints.
+// Report is what `infer eval --json` prints: the shared header and
+// inputs (docs/report.schema.json), then the scores.
 type Report struct {
-	Model    string         `json:"model"`
-	SHA256   string         `json:"sha256"`
+	report.Header
+	Inputs   []report.File  `json:"inputs"`
 	Data     string         `json:"data"`
 	Provider string         `json:"provider"`
 	Samples  int            `json:"samples"`
@@ -61,6 +65,7 @@ batch-major outputs such as [N, classes].`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Model = args[0]
+			opts.CommandLine = cmdutil.CommandLine(c, args)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -102,7 +107,13 @@ func Run(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	r := Report{Model: opts.Model, SHA256: m.SHA256, Data: opts.Data.Data, Provider: s.Provider.Name, Samples: res.Samples}
+	info, err := opts.Factory.InitORT()
+	if err != nil {
+		return err
+	}
+	echo := map[string]any{"data": opts.Data.Data, "ep": opts.Runtime.EP}
+	r := Report{Header: report.NewHeader("eval", info.Version, opts.CommandLine, echo), Inputs: []report.File{report.Loaded("model", opts.Model, m)},
+		Data: opts.Data.Data, Provider: s.Provider.Name, Samples: res.Samples}
 	for _, o := range res.Outputs {
 		or := OutputReport{Name: o.Name, Classified: o.Classified, Labelled: o.Labelled, Correct: o.RefCorrect, NonFinite: o.NonFinite}
 		if o.Labelled > 0 {
@@ -120,7 +131,7 @@ func Run(opts *Options) error {
 
 func print(out io.Writer, r *Report) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "model\t%s\n", r.Model)
+	fmt.Fprintf(w, "model\t%s\n", r.Inputs[0].Path)
 	fmt.Fprintf(w, "data\t%s (%d samples)\n", r.Data, r.Samples)
 	fmt.Fprintf(w, "provider\t%s\n", r.Provider)
 	fmt.Fprintln(w)

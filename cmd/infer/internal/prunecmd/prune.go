@@ -10,17 +10,16 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/distill"
-	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/report"
 	"github.com/infer-ml/infer/prune"
 )
 
@@ -56,6 +55,10 @@ type Options struct {
 	FinetuneBatch   int
 	EvalData        string
 	EvalFraction    float64
+	// MinAgreement and MinSQNR are gates like MaxAccuracyDrop.
+	MinAgreement, MinSQNR float64
+	// CommandLine is the command as given, for the report.
+	CommandLine []string
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -97,6 +100,7 @@ sparsities that reach --sparsity overall with the least measured loss.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Model = args[0]
 			opts.Changed = c.Flags().Changed
+			opts.CommandLine = cmdutil.CommandLine(c, args)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -114,11 +118,16 @@ sparsities that reach --sparsity overall with the least measured loss.`,
 	fl.BoolVar(&opts.KeepFirstLast, "keep-first-last", false, "leave the first and last prunable layers alone")
 	fl.StringVar(&opts.Norm, "norm", "l1", "channel ranking: l1 or l2")
 	opts.Data.Bind(fl, false)
-	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "gate: largest top-1 drop in points (disagreement without labels); exit 3 when exceeded")
+	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "gate: largest top-1 accuracy drop in points, on labelled --data; exit 3 when exceeded (default: no gate)")
+	cmdutil.HideDefault(fl, "max-accuracy-drop")
+	fl.Float64Var(&opts.MinAgreement, "min-agreement", 0, "gate: smallest top-1 agreement with the original in percent, for data without labels (default: no gate)")
+	cmdutil.HideDefault(fl, "min-agreement")
+	fl.Float64Var(&opts.MinSQNR, "min-sqnr", 0, "gate: smallest output SQNR in dB (default: no gate)")
+	cmdutil.HideDefault(fl, "min-sqnr")
 	fl.BoolVar(&opts.Analyze, "analyze", false, "sensitivity analysis: each layer pruned alone at --levels; no model is written unless --auto")
 	fl.BoolVar(&opts.Auto, "auto", false, "choose per-layer sparsities from the sensitivity analysis to meet --sparsity overall")
 	fl.IntVar(&opts.AnalyzeSamples, "analyze-samples", 0, "samples per measurement of the sensitivity analysis (0: all of --data; the first ones)")
-	fl.Float64SliceVar(&opts.Levels, "levels", prune.DefaultLevels, "sparsities the sensitivity analysis measures")
+	cmdutil.Float64ListVar(fl, &opts.Levels, "levels", prune.DefaultLevels, "the `sparsities` the sensitivity analysis measures, comma-separated")
 	fl.StringVar(&opts.Plot, "plot", "", "write the sensitivity plot to this .png or .svg file")
 	opts.Runtime.Bind(fl)
 	fl.StringVar(&opts.Report, "report", "", "write the JSON report to this file")
@@ -135,37 +144,12 @@ sparsities that reach --sparsity overall with the least measured loss.`,
 	return cmd
 }
 
-// Report is the JSON report.
+// Report is the JSON report: the shared sections (docs/report.schema.json)
+// and the pruning's own under "prune".
 type Report struct {
-	Infer      string         `json:"infer"`
-	ORTVersion string         `json:"onnxruntime_version"`
-	Date       string         `json:"date"`
-	Input      FileInfo       `json:"input"`
-	Output     *FileInfo      `json:"output,omitempty"`
-	Options    map[string]any `json:"options"`
-	*prune.Result
-	Validation *Validation `json:"validation,omitempty"`
-	Plot       string      `json:"plot,omitempty"`
-}
-
-// FileInfo describes a model file.
-type FileInfo struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256,omitempty"`
-	Bytes  int64  `json:"bytes"`
-}
-
-// Validation summarises the comparison with the original.
-type Validation struct {
-	Data         string   `json:"data"`
-	Samples      int      `json:"samples"`
-	RefAccuracy  *float64 `json:"original_accuracy,omitempty"`
-	Accuracy     *float64 `json:"pruned_accuracy,omitempty"`
-	AccuracyDrop *float64 `json:"accuracy_drop_points,omitempty"`
-	Agreement    *float64 `json:"top1_agreement,omitempty"`
-	SQNR         *float64 `json:"sqnr_db,omitempty"`
-	Cosine       float64  `json:"cosine"`
-	MaxAbsError  float64  `json:"max_abs_error"`
+	report.Report
+	Prune *prune.Result `json:"prune"`
+	Plot  string        `json:"plot,omitempty"`
 }
 
 func defaultOutput(model string) string {
@@ -211,8 +195,9 @@ func plan(o *Options) (prune.Options, error) {
 	if changed("norm") && p.Kind != "channel" {
 		return po, cmdutil.Usagef("--norm applies to --pattern channel (the other patterns rank single weights by |w|)")
 	}
-	if changed("max-accuracy-drop") && (o.MaxAccuracyDrop < 0 || o.MaxAccuracyDrop > 100) {
-		return po, cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
+	gate, err := cmdutil.GateValues{MaxAccuracyDrop: o.MaxAccuracyDrop, MinAgreement: o.MinAgreement, MinSQNR: o.MinSQNR}.Gate(changed)
+	if err != nil {
+		return po, err
 	}
 	if o.MinParams < 0 {
 		return po, cmdutil.Usagef("--min-params must not be negative")
@@ -263,7 +248,7 @@ func plan(o *Options) (prune.Options, error) {
 	if o.DryRun && (o.Analyze || o.Auto) {
 		return po, cmdutil.Usagef("--dry-run lists the plan without running anything; it excludes --analyze and --auto")
 	}
-	if o.Analyze && !o.Auto && (changed("output") || changed("max-accuracy-drop")) {
+	if o.Analyze && !o.Auto && (changed("output") || gate.Quality()) {
 		return po, cmdutil.Usagef("--analyze alone writes no model; add --auto to prune with the analysis")
 	}
 	so, err := o.Runtime.Options()
@@ -272,16 +257,13 @@ func plan(o *Options) (prune.Options, error) {
 	}
 	po = prune.Options{
 		Pattern: p, Sparsity: o.Sparsity, Global: o.Scope == "global", Norm: norm,
-		Selection:       prune.Selection{OpTypes: o.OpTypes, ExcludeNodes: o.ExcludeNodes, MinParams: o.MinParams, KeepFirstLast: o.KeepFirstLast},
-		Analyze:         o.Analyze || o.Auto,
-		Auto:            o.Auto,
-		AnalysisOnly:    o.Analyze && !o.Auto,
-		Levels:          o.Levels,
-		MaxAccuracyDrop: -1,
-		Session:         so,
-	}
-	if changed("max-accuracy-drop") {
-		po.MaxAccuracyDrop = o.MaxAccuracyDrop
+		Selection:    prune.Selection{OpTypes: o.OpTypes, ExcludeNodes: o.ExcludeNodes, MinParams: o.MinParams, KeepFirstLast: o.KeepFirstLast},
+		Analyze:      o.Analyze || o.Auto,
+		Auto:         o.Auto,
+		AnalysisOnly: o.Analyze && !o.Auto,
+		Levels:       o.Levels,
+		Gate:         gate,
+		Session:      so,
 	}
 	return po, nil
 }
@@ -323,7 +305,7 @@ func Run(opts *Options) error {
 	if df.Data == "" {
 		df.Data = "random"
 		df.Samples = 64
-		notes = append(notes, "validated on random inputs (agreement and SQNR only); pass --data with labels for accuracy")
+		notes = append(notes, "hint: validated on random inputs, which tell agreement with the original but not accuracy: pass --data D (labelled inputs) for top-1 accuracy, and --max-accuracy-drop P to gate on it")
 	}
 	if po.Shapes, po.Probe, err = df.Probe(m, po.Session); err != nil {
 		return err
@@ -351,6 +333,9 @@ func Run(opts *Options) error {
 		defer src.Close()
 	}
 	po.Eval = src
+	if err := po.Gate.NeedsLabels(src); err != nil {
+		return cmdutil.Worded(err)
+	}
 	if po.Analyze {
 		af := df
 		if opts.AnalyzeSamples > 0 && (df.Limit == 0 || opts.AnalyzeSamples < df.Limit) {
@@ -366,7 +351,7 @@ func Run(opts *Options) error {
 	po.Progress = opts.Factory.Progress(opts.NoProgress)
 	res, err := prune.Prune(m.Proto, po)
 	if err != nil {
-		return err
+		return cmdutil.Worded(err)
 	}
 	if opts.Finetune && res.Model != nil {
 		if err := finetune(opts, m, train, res, po); err != nil {
@@ -374,51 +359,56 @@ func Run(opts *Options) error {
 		}
 	}
 	res.Notes = append(notes, res.Notes...)
-	rep := &Report{
-		Infer: buildinfo.String(), ORTVersion: info.Version, Date: time.Now().UTC().Format(time.RFC3339),
-		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes},
-		Options: optionsEcho(opts, po), Result: res,
+	if h := finetuneHint(opts, po, res); h != "" {
+		res.Notes = append(res.Notes, h)
 	}
-	if res.Validation != nil {
-		rep.Validation = validation(vf.Data, res)
-	}
+	rep := &Report{Report: *report.New(report.NewHeader("prune", info.Version, opts.CommandLine, optionsEcho(opts, po)), report.Loaded("model", opts.Model, m)), Prune: res}
+	rep.SetOutcome("original", vf.Data, &res.Outcome, res.PrepNotes, res.Notes)
 	if opts.Plot != "" && res.Sensitivity != nil {
 		if err := prune.PlotSensitivity(opts.Plot, res.Sensitivity); err != nil {
 			return err
 		}
 		rep.Plot = opts.Plot
 	}
-	wrote := "" // the model written, named if the report then fails
+	a := cmdutil.Artifact{
+		Verb: "prune", Out: out, Inputs: []string{opts.Model}, Force: opts.Force, ReportPath: opts.Report, JSON: opts.JSON,
+		Common: &rep.Report, Doc: rep, Print: func(w io.Writer) { printReport(w, rep) }, Written: "the pruned model",
+	}
 	if writesModel {
-		written, size, err := cmdutil.SaveModel(res.Model, out, opts.Force, []string{opts.Model})
-		if err != nil {
-			return err
-		}
-		rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size}
-		wrote = out
+		a.Model = res.Model
 	}
-	if err := cmdutil.WriteReport(opts.Report, opts.Force, wrote, rep); err != nil {
-		return err
-	}
-	if err := cmdutil.Finish(opts.IO, "prune", res.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep) }); err != nil {
-		return err
-	}
-	if writesModel && !res.GateMet {
-		return cmdutil.Gatef("%s; the pruned model was written to %s", res.GateSummary, out)
-	}
-	return nil
+	return cmdutil.WriteArtifact(opts.IO, a)
 }
 
-func validation(spec string, res *prune.Result) *Validation {
+// finetuneHintPoints is the top-1 loss, in points, past which channel
+// pruning on data without --finetune ends with a hint to fine-tune.
+const finetuneHintPoints = 1
+
+// finetuneHint is the next step after channel pruning that lost more than
+// finetuneHintPoints of top-1 accuracy (of agreement, without labels) on
+// --data without --finetune, or "".
+func finetuneHint(opts *Options, po prune.Options, res *prune.Result) string {
+	if opts.Finetune || po.Pattern.Kind != "channel" || res.Model == nil || res.Validation == nil ||
+		opts.Data.Data == "" || opts.Data.Data == "random" {
+		return ""
+	}
 	o := res.Validation.Primary()
-	v := &Validation{Data: spec, Samples: res.Validation.Samples}
 	if o == nil {
-		return v
+		return ""
 	}
 	s := o.Summary()
-	v.Cosine, v.MaxAbsError, v.SQNR, v.Agreement = s.Cosine, s.MaxAbsError, s.SQNR, s.Agreement
-	v.RefAccuracy, v.Accuracy, v.AccuracyDrop = s.RefAccuracy, s.CandAccuracy, s.AccuracyDrop
-	return v
+	var what string
+	var lost float64
+	switch {
+	case s.AccuracyDrop != nil:
+		what, lost = fmt.Sprintf("top-1 accuracy dropped %.2f points", *s.AccuracyDrop), *s.AccuracyDrop
+	case s.Agreement != nil:
+		what, lost = fmt.Sprintf("top-1 agreement with the original is %.2f%%", *s.Agreement), 100-*s.Agreement
+	}
+	if !(lost > finetuneHintPoints) {
+		return ""
+	}
+	return fmt.Sprintf("hint: %s; add --finetune --data D (training inputs) to recover most of it by distilling the original into the pruned model", what)
 }
 
 func optionsEcho(o *Options, po prune.Options) map[string]any {
@@ -442,9 +432,7 @@ func optionsEcho(o *Options, po prune.Options) map[string]any {
 		e["analyze_samples"] = o.AnalyzeSamples
 		e["auto"] = po.Auto
 	}
-	if po.MaxAccuracyDrop >= 0 {
-		e["max_accuracy_drop"] = po.MaxAccuracyDrop
-	}
+	cmdutil.EchoGate(e, po.Gate)
 	if o.Data.Data != "" {
 		e["data"] = o.Data.Data
 	}
@@ -494,24 +482,18 @@ func dryRun(opts *Options, m *onnx.Model, po prune.Options) error {
 	return w.Flush()
 }
 
-func printReport(out io.Writer, r *Report) {
+func printReport(out io.Writer, rep *Report) {
+	r := rep.Prune
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "input\t%s (%s)\n", r.Input.Path, onnx.HumanBytes(r.Input.Bytes))
-	if r.Output != nil {
-		fmt.Fprintf(w, "output\t%s (%s)\n", r.Output.Path, onnx.HumanBytes(r.Output.Bytes))
-	}
+	report.PrintFiles(w, &rep.Report)
 	fmt.Fprintf(w, "pattern\t%s\n", r.Pattern)
-	if v := r.Validation; v != nil {
-		fmt.Fprintf(w, "validation\t%s, %d samples\n", v.Data, v.Samples)
-	}
-	for _, n := range r.PrepNotes {
-		fmt.Fprintf(w, "pre-processing\t%s\n", n)
-	}
+	report.PrintValidation(w, rep.Validation)
+	report.PrintLatency(w, rep.Latency)
 	w.Flush()
 	if s := r.Sensitivity; s != nil {
 		printSensitivity(out, s)
 	}
-	if r.Result.Model == nil {
+	if r.Model == nil {
 		return
 	}
 	if len(r.Layers) > 0 {
@@ -557,34 +539,11 @@ func printReport(out io.Writer, r *Report) {
 	if b.FLOPs > 0 && a.FLOPs > 0 {
 		fmt.Fprintf(w, "FLOPs per sample\t%d\t%d\t%s\n", b.FLOPs, a.FLOPs, ratio(a.FLOPs, b.FLOPs))
 	}
-	speed := ""
-	if r.Speed != nil {
-		speed = r.Speed.String() + ", " + r.Speed.Verdict()
-	}
-	fmt.Fprintf(w, "latency p50 (%s)\t%.3f ms\t%.3f ms\t%s\n", r.Provider, r.RefP50MS, r.P50MS, speed)
-	if v := r.Validation; v != nil {
-		if v.AccuracyDrop != nil {
-			fmt.Fprintf(w, "top-1 accuracy\t%.2f%%\t%.2f%%\tdrop %.2f points\n", *v.RefAccuracy, *v.Accuracy, *v.AccuracyDrop)
-		}
-		if v.Agreement != nil {
-			fmt.Fprintf(w, "top-1 agreement\t\t%.2f%%\t\n", *v.Agreement)
-		}
-		if v.SQNR != nil {
-			fmt.Fprintf(w, "output SQNR\t\t%.1f dB\t\n", *v.SQNR)
-		}
-	}
 	fmt.Fprintf(w, "sparsity\t\t%.1f%%\t\n", 100*r.Sparsity)
 	w.Flush()
-	if sc := r.SecondShape; sc != nil {
-		fmt.Fprintf(out, "second shape: %s\n", sc)
-	}
-	if r.GateSummary != "" {
-		state := "met"
-		if !r.GateMet {
-			state = "NOT MET"
-		}
-		fmt.Fprintf(out, "gate: %s: %s\n", state, r.GateSummary)
-	}
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	report.PrintGates(w, &rep.Report)
+	w.Flush()
 }
 
 func printSensitivity(out io.Writer, s *prune.Sensitivity) {

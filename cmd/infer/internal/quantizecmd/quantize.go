@@ -4,23 +4,19 @@ package quantizecmd
 import (
 	"fmt"
 	"io"
-	"math"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
-	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/dataset"
-	"github.com/infer-ml/infer/pkg/eval"
 	"github.com/infer-ml/infer/pkg/onnx"
-	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/report"
 	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/pkg/validate"
 	"github.com/infer-ml/infer/quantize"
 	"github.com/infer-ml/infer/quantize/calib"
 	"github.com/infer-ml/infer/quantize/int4"
@@ -67,6 +63,8 @@ type Options struct {
 	KeepIOTypes          bool
 	BlockOps             []string
 	BlockNodes           []string
+	// CommandLine is the command as given, for the report.
+	CommandLine []string
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -109,6 +107,7 @@ written and the report says why (exit 0, or 3 with --min-speedup).`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Model = args[0]
 			opts.Changed = c.Flags().Changed
+			opts.CommandLine = cmdutil.CommandLine(c, args)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -121,7 +120,7 @@ written and the report says why (exit 0, or 3 with --min-speedup).`,
 	fl.IntVar(&opts.BlockSize, "block-size", 32, "int4: weights per quantization block along K (32, 64 or 128)")
 	fl.IntVar(&opts.AccuracyLevel, "accuracy-level", 0, "int4: MatMulNBits accuracy_level (0–4: the precision of its internal activations)")
 	fl.BoolVar(&opts.Asymmetric, "asymmetric", false, "int4: per-block zero points (default symmetric)")
-	fl.BoolVar(&opts.KeepIOTypes, "keep-io-types", true, "fp16/bf16: keep float32 model inputs and outputs (one Cast at each)")
+	cmdutil.BoolOn(fl, &opts.KeepIOTypes, "keep-io-types", "fp16/bf16: keep float32 model inputs and outputs (one Cast at each)", "make them fp16/bf16 too")
 	fl.StringSliceVar(&opts.BlockOps, "block-ops", nil, "fp16/bf16: op types to keep float32, besides the default block list")
 	fl.StringSliceVar(&opts.BlockNodes, "block-nodes", nil, "fp16/bf16: node names to keep float32")
 	fl.StringVar(&opts.Data, "data", "", "calibration data (.npz, folder, ONNX test data, or random); also evaluation data unless --eval-data")
@@ -130,17 +129,18 @@ written and the report says why (exit 0, or 3 with --min-speedup).`,
 	fl.StringVar(&opts.Calibration, "calibration", "minmax", "calibration method: minmax, percentile, entropy")
 	fl.Float64Var(&opts.Percentile, "percentile", calib.DefaultPercentile, "percentile calibration: share of values the range keeps")
 	fl.IntVar(&opts.CalibrationSamples, "calibration-samples", 500, "samples used for calibration (the first ones of --data; 64 with --data random)")
-	fl.BoolVar(&opts.PerChannel, "per-channel", true, "per-output-channel weight scales")
+	cmdutil.BoolOn(fl, &opts.PerChannel, "per-channel", "per-output-channel weight scales", "use one scale per weight tensor")
 	fl.StringVar(&opts.WeightType, "weight-type", "int8", "weight type: int8 (symmetric) or uint8 (asymmetric)")
 	fl.StringVar(&opts.ActivationType, "activation-type", "auto", "activation type: auto (uint8 on cpu, where ONNX Runtime's fused int8 kernels want uint8 × int8; int8 on cuda/tensorrt), int8 or uint8")
 	fl.BoolVar(&opts.SymmetricActivations, "symmetric-activations", false, "symmetric activation ranges (zero point 0)")
 	fl.StringSliceVar(&opts.OpTypes, "op-types", nil, "op types to quantize (default: "+strings.Join(quantize.DefaultOpTypes, ",")+")")
 	fl.StringSliceVar(&opts.ExcludeNodes, "exclude-nodes", nil, "node names to keep float")
 	fl.StringSliceVar(&opts.ExcludeOpTypes, "exclude-op-types", nil, "op types to keep float")
-	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "gate: largest top-1 accuracy drop in points; keeps damaging nodes float to meet it (exit 3 if impossible)")
+	fl.Float64Var(&opts.MaxAccuracyDrop, "max-accuracy-drop", -1, "gate: largest top-1 accuracy drop in points; keeps damaging nodes float to meet it (exit 3 if impossible; default: no gate)")
+	cmdutil.HideDefault(fl, "max-accuracy-drop")
 	fl.Float64Var(&opts.MinSQNR, "min-sqnr", 0, "gate for unlabelled data: smallest output SQNR in dB")
 	fl.Float64Var(&opts.MinSpeedup, "min-speedup", 0, "gate: smallest speedup over the float model on the provider (e.g. 1.5; exit 3 below it)")
-	fl.BoolVar(&opts.LatencySearch, "latency-search", true, "int8: keep float the node classes that run faster in float, and write the float model when no placement beats it")
+	cmdutil.BoolOn(fl, &opts.LatencySearch, "latency-search", "int8: keep float the node classes that run faster in float, and write the float model when no placement beats it", "keep the first placement as it is")
 	fl.StringVar(&opts.SaveCalibration, "save-calibration", "", "write the calibration statistics to this JSON file")
 	fl.StringArrayVar(&opts.CalibrationFiles, "calibration-file", nil, "calibration statistics to use (repeatable; merged)")
 	fl.IntVar(&opts.BatchSize, "batch-size", 0, "samples per run (default 1, or the model's fixed batch size)")
@@ -157,80 +157,25 @@ written and the report says why (exit 0, or 3 with --min-speedup).`,
 	return cmd
 }
 
-// Report is the JSON report.
+// Report is the JSON report: the shared sections (docs/report.schema.json)
+// and the quantization's own under "quantize".
 type Report struct {
-	Infer          string                  `json:"infer"`
-	ORTVersion     string                  `json:"onnxruntime_version"`
-	Date           string                  `json:"date"`
-	Input          FileInfo                `json:"input"`
-	Output         *FileInfo               `json:"output,omitempty"`
-	Options        map[string]any          `json:"options"`
+	report.Report
+	Quantize Details `json:"quantize"`
+}
+
+// Details are what quantization decided.
+type Details struct {
 	Mode           string                  `json:"mode"`
-	Preprocessing  []string                `json:"preprocessing"`
 	Quantized      int                     `json:"nodes_quantized"`
 	Float          []quantize.NodeDecision `json:"nodes_float"`
 	Applied        *quantize.ApplyStats    `json:"applied,omitempty"`
-	Validation     *Validation             `json:"validation,omitempty"`
 	Layers         []quantize.LayerError   `json:"layer_errors,omitempty"`
 	KeptFloat      []quantize.KeptFloat    `json:"kept_float,omitempty"`
-	Gate           string                  `json:"gate,omitempty"`
-	GateMet        bool                    `json:"gate_met"`
-	Latency        *Latency                `json:"latency,omitempty"`
-	SecondShape    *eval.ShapeCheck        `json:"second_shape,omitempty"`
 	Regions        []quantize.Region       `json:"regions,omitempty"`
 	Fallback       *quantize.Fallback      `json:"fallback,omitempty"`
 	Kernels        *quantize.Kernels       `json:"ort_kernels,omitempty"`
-	Notes          []string                `json:"notes"`
 	CalibrationOut string                  `json:"calibration_file,omitempty"`
-}
-
-// FileInfo describes a model file.
-type FileInfo struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256,omitempty"`
-	Bytes  int64  `json:"bytes"`
-	// Params counts weight elements by element type.
-	Params map[string]int64 `json:"params"`
-}
-
-// params counts the weight elements of a model by element type.
-func params(m *onnxpb.ModelProto) map[string]int64 {
-	out := map[string]int64{}
-	onnx.Tensors(m, func(t *onnxpb.TensorProto, _ string) error {
-		n := int64(1)
-		for _, d := range t.GetDims() {
-			n *= d
-		}
-		out[tensor.DType(t.GetDataType()).String()] += n
-		return nil
-	})
-	return out
-}
-
-// Validation summarises the comparison with the float model.
-type Validation struct {
-	Data         string   `json:"data"`
-	Samples      int      `json:"samples"`
-	RefAccuracy  *float64 `json:"float_accuracy,omitempty"`
-	QuantAcc     *float64 `json:"quantized_accuracy,omitempty"`
-	AccuracyDrop *float64 `json:"accuracy_drop_points,omitempty"`
-	Agreement    *float64 `json:"top1_agreement,omitempty"`
-	SQNR         *float64 `json:"sqnr_db,omitempty"`
-	Cosine       float64  `json:"cosine"`
-	MaxAbsError  float64  `json:"max_abs_error"`
-	// Optimistic is true when the validation data is the calibration
-	// data (nothing was left to hold out).
-	Optimistic bool `json:"optimistic,omitempty"`
-}
-
-// Latency is the quick comparison on the chosen provider.
-type Latency struct {
-	Provider string  `json:"provider"`
-	FloatP50 float64 `json:"float_p50_ms"`
-	QuantP50 float64 `json:"quantized_p50_ms"`
-	Speedup  float64 `json:"speedup"`
-	// Speed has the speedup's range over alternating rounds.
-	Speed *eval.Speed `json:"rounds,omitempty"`
 }
 
 func defaultOutput(model, precision string) string {
@@ -347,6 +292,9 @@ func Run(opts *Options) error {
 	if evalSrc.Len() == 0 {
 		return fmt.Errorf("no evaluation samples in %s", evalSpec)
 	}
+	if err := qo.Gate.NeedsLabels(evalSrc); err != nil {
+		return cmdutil.Worded(err)
+	}
 	qo.Eval = evalSrc
 	if mode == quantize.Dynamic && opts.Data == "" {
 		notes = append(notes, "no --data: dynamic quantization of MatMul/Gemm; static quantization with --data covers convolutions too")
@@ -359,96 +307,68 @@ func Run(opts *Options) error {
 	qo.Progress = opts.Factory.Progress(opts.NoProgress)
 	res, err := quantize.Quantize(m.Proto, qo)
 	if err != nil {
-		return err
+		return cmdutil.Worded(err)
 	}
-	rep := &Report{
-		Infer: buildinfo.String(), ORTVersion: info.Version, Date: time.Now().UTC().Format(time.RFC3339),
-		Input:   FileInfo{Path: opts.Model, SHA256: m.SHA256, Bytes: m.FileBytes + m.ExternalBytes, Params: params(m.Proto)},
-		Options: optionsEcho(opts, mode, qo.Plan.ActivationType), Mode: string(mode), Preprocessing: res.PrepNotes,
-		Applied: res.Apply, Layers: res.Layers, KeptFloat: res.KeptFloat, Gate: res.GateSummary, GateMet: res.GateMet,
-		Notes: append(notes, res.Notes...), Float: []quantize.NodeDecision{},
+	res.Notes = append(notes, res.Notes...)
+	rep := &Report{Report: *report.New(report.NewHeader("quantize", info.Version, opts.CommandLine, optionsEcho(opts, mode, qo)), report.Loaded("model", opts.Model, m))}
+	rep.SetOutcome("original", evalSpec, &res.Outcome, res.PrepNotes, res.Notes)
+	rep.Validation.Optimistic = optimistic
+	if v := qo.Gate.CheckSpeed(res.Speed, res.Provider); v != nil {
+		rep.SetGates(append(rep.Gates, *v)...)
 	}
+	rep.Quantize = Details{Mode: string(mode), Applied: res.Apply, Layers: res.Layers, KeptFloat: res.KeptFloat,
+		Regions: res.Regions, Fallback: res.Fallback, Kernels: res.Kernels, Float: []quantize.NodeDecision{}}
 	for _, d := range res.Nodes {
 		if d.Quantized {
-			rep.Quantized++
+			rep.Quantize.Quantized++
 		} else {
-			rep.Float = append(rep.Float, d)
+			rep.Quantize.Float = append(rep.Quantize.Float, d)
 		}
-	}
-	rep.Validation = validation(evalSpec, res)
-	rep.Validation.Optimistic = optimistic
-	rep.SecondShape = res.SecondShape
-	rep.Regions, rep.Fallback, rep.Kernels = res.Regions, res.Fallback, res.Kernels
-	rep.Latency = &Latency{Provider: res.Provider, FloatP50: res.RefP50MS, QuantP50: res.QuantP50MS, Speed: res.Speed}
-	if res.Speed != nil {
-		rep.Latency.Speedup = res.Speed.Speedup
 	}
 	if opts.SaveCalibration != "" && res.Stats != nil {
 		if err := res.Stats.Save(opts.SaveCalibration); err != nil {
 			return err
 		}
-		rep.CalibrationOut = opts.SaveCalibration
+		rep.Quantize.CalibrationOut = opts.SaveCalibration
 	}
-	written, size, err := cmdutil.SaveModel(res.Model, out, opts.Force, []string{opts.Model})
-	if err != nil {
-		return err
-	}
-	rep.Output = &FileInfo{Path: out, SHA256: written.SHA256, Bytes: size, Params: params(written.Proto)}
-	if err := cmdutil.WriteReport(opts.Report, opts.Force, out, rep); err != nil {
-		return err
-	}
-	if err := cmdutil.Finish(opts.IO, "quantize", rep.Notes, opts.JSON, rep, func(w io.Writer) { printReport(w, rep, opts.DebugLayers) }); err != nil {
-		return err
-	}
-	if !res.GateMet {
-		return cmdutil.Gatef("%s; the best model found was written to %s", res.GateSummary, out)
-	}
-	if opts.MinSpeedup > 0 && (res.Speed == nil || !(res.Speed.Speedup >= opts.MinSpeedup)) { // NaN fails
-		got := "not measured"
-		if res.Speed != nil {
-			got = res.Speed.String()
-		}
-		return cmdutil.Gatef("--min-speedup %g not met: %s on %s; the model was written to %s", opts.MinSpeedup, got, res.Provider, out)
-	}
-	return nil
+	return cmdutil.WriteArtifact(opts.IO, cmdutil.Artifact{
+		Verb: "quantize", Model: res.Model, Out: out, Inputs: []string{opts.Model}, Force: opts.Force,
+		ReportPath: opts.Report, JSON: opts.JSON, Common: &rep.Report, Doc: rep,
+		Print: func(w io.Writer) { printReport(w, rep, opts.DebugLayers) }, Written: "the best model found",
+	})
 }
 
-func validation(spec string, res *quantize.Result) *Validation {
-	o := res.Validation.Primary()
-	v := &Validation{Data: spec, Samples: res.Validation.Samples}
-	if o == nil {
-		return v
-	}
-	s := o.Summary()
-	v.Cosine, v.MaxAbsError, v.SQNR, v.Agreement = s.Cosine, s.MaxAbsError, s.SQNR, s.Agreement
-	v.RefAccuracy, v.QuantAcc, v.AccuracyDrop = s.RefAccuracy, s.CandAccuracy, s.AccuracyDrop
-	return v
-}
-
-func optionsEcho(o *Options, mode quantize.Mode, act tensor.DType) map[string]any {
-	e := map[string]any{
-		"mode": string(mode), "per_channel": o.PerChannel, "weight_type": o.WeightType,
-		"activation_type": qtypeName(act), "symmetric_activations": o.SymmetricActivations,
-		"ep": o.Runtime.EP, "go": runtime.Version(),
-	}
-	if mode == quantize.Static {
-		e["calibration"] = o.Calibration
-		e["calibration_samples"] = o.CalibrationSamples
-		if o.Calibration == "percentile" {
-			e["percentile"] = o.Percentile
+// optionsEcho lists the options used for the mode: int8 options for
+// int8, the conversion's own for fp16/bf16/int4; gates only when set.
+func optionsEcho(o *Options, mode quantize.Mode, qo quantize.Options) map[string]any {
+	e := map[string]any{"mode": string(mode), "precision": o.Precision, "ep": o.Runtime.EP}
+	switch mode {
+	case quantize.FP16, quantize.BF16:
+		e["keep_io_types"] = qo.Half.KeepIOTypes
+		e["block_ops"] = append([]string{}, qo.Half.BlockOps...)
+		e["block_nodes"] = append([]string{}, qo.Half.BlockNodes...)
+	case quantize.Int4:
+		e["block_size"], e["accuracy_level"], e["symmetric"] = qo.Int4.BlockSize, qo.Int4.AccuracyLevel, qo.Int4.Symmetric
+	default:
+		e["per_channel"], e["weight_type"] = o.PerChannel, o.WeightType
+		e["latency_search"] = o.LatencySearch
+		if mode == quantize.Static {
+			e["activation_type"], e["symmetric_activations"] = qtypeName(qo.Plan.ActivationType), o.SymmetricActivations
+			e["calibration"], e["calibration_samples"] = o.Calibration, o.CalibrationSamples
+			if o.Calibration == "percentile" {
+				e["percentile"] = o.Percentile
+			}
+		}
+		for k, v := range map[string][]string{"op_types": o.OpTypes, "exclude_op_types": o.ExcludeOpTypes, "calibration_files": o.CalibrationFiles} {
+			if len(v) > 0 {
+				e[k] = v
+			}
 		}
 	}
-	for k, v := range map[string][]string{"op_types": o.OpTypes, "exclude_nodes": o.ExcludeNodes, "exclude_op_types": o.ExcludeOpTypes, "calibration_files": o.CalibrationFiles} {
-		if len(v) > 0 {
-			e[k] = v
-		}
+	if len(o.ExcludeNodes) > 0 && mode != quantize.FP16 && mode != quantize.BF16 {
+		e["exclude_nodes"] = o.ExcludeNodes
 	}
-	if o.MaxAccuracyDrop >= 0 {
-		e["max_accuracy_drop"] = o.MaxAccuracyDrop
-	}
-	if !math.IsNaN(o.MinSQNR) {
-		e["min_sqnr"] = o.MinSQNR
-	}
+	cmdutil.EchoGate(e, qo.Gate)
 	for k, v := range map[string]string{"data": o.Data, "eval_data": o.EvalData} {
 		if v != "" {
 			e[k] = v
@@ -527,21 +447,9 @@ func plan(o *Options) (quantize.Options, quantize.Mode, error) {
 			return qo, "", err
 		}
 	}
-	if o.MinSpeedup < 0 || math.IsNaN(o.MinSpeedup) || math.IsInf(o.MinSpeedup, 0) {
-		return qo, "", cmdutil.Usagef("--min-speedup %g: must be a positive ratio such as 1.5", o.MinSpeedup)
-	}
-	if changed("max-accuracy-drop") && changed("min-sqnr") {
-		return qo, "", cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
-	}
-	if changed("max-accuracy-drop") && !(o.MaxAccuracyDrop >= 0 && o.MaxAccuracyDrop <= 100) { // NaN fails too
-		return qo, "", cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
-	}
-	minSQNR := math.NaN()
-	if changed("min-sqnr") {
-		if math.IsNaN(o.MinSQNR) || math.IsInf(o.MinSQNR, 0) {
-			return qo, "", cmdutil.Usagef("--min-sqnr %g: must be a number of dB such as 20", o.MinSQNR)
-		}
-		minSQNR = o.MinSQNR
+	gate, err := gates(o, changed)
+	if err != nil {
+		return qo, "", err
 	}
 	if o.SaveCalibration != "" && mode != quantize.Static {
 		return qo, "", cmdutil.Usagef("--save-calibration needs static quantization")
@@ -571,18 +479,23 @@ func plan(o *Options) (quantize.Options, quantize.Mode, error) {
 			OpTypes: opTypes, ExcludeNodes: o.ExcludeNodes, ExcludeOpTypes: o.ExcludeOpTypes},
 		Calib:              calib.Config{Method: method, Percentile: o.Percentile, Symmetric: o.SymmetricActivations},
 		CalibrationSamples: o.CalibrationSamples,
-		MaxAccuracyDrop:    o.MaxAccuracyDrop,
-		MinSQNR:            minSQNR,
+		Gate:               gate,
 		Session:            so,
 		NoLatencySearch:    !o.LatencySearch,
 	}
 	if at == tensor.Undefined {
 		qo.Plan.ActivationType = quantize.DefaultActivationType(so)
 	}
-	if !changed("max-accuracy-drop") {
-		qo.MaxAccuracyDrop = -1
-	}
 	return qo, mode, nil
+}
+
+// gates checks the gate flags; the accuracy-aware search improves one
+// metric, so --max-accuracy-drop and --min-sqnr exclude each other.
+func gates(o *Options, changed func(string) bool) (validate.Gate, error) {
+	if changed("max-accuracy-drop") && changed("min-sqnr") {
+		return validate.Gate{}, cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
+	}
+	return cmdutil.GateValues{MaxAccuracyDrop: o.MaxAccuracyDrop, MinSQNR: o.MinSQNR, MinSpeedup: o.MinSpeedup}.Gate(changed)
 }
 
 func qtype(flag, s string) (tensor.DType, error) {
@@ -690,70 +603,35 @@ func dryRun(opts *Options, m *onnx.Model, qo quantize.Options, mode quantize.Mod
 
 func printReport(out io.Writer, r *Report, layers bool) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "input\t%s (%s)\n", r.Input.Path, onnx.HumanBytes(r.Input.Bytes))
-	if r.Output != nil {
-		fmt.Fprintf(w, "output\t%s (%s, %.2f× the input)\n", r.Output.Path, onnx.HumanBytes(r.Output.Bytes), float64(r.Output.Bytes)/float64(max(r.Input.Bytes, 1)))
-	}
-	fmt.Fprintf(w, "mode\t%s\n", r.Mode)
-	for _, n := range r.Preprocessing {
-		fmt.Fprintf(w, "pre-processing\t%s\n", n)
-	}
+	q := &r.Quantize
+	report.PrintFiles(w, &r.Report)
+	fmt.Fprintf(w, "mode\t%s\n", q.Mode)
 	verb := "quantized"
-	if r.Mode == "fp16" || r.Mode == "bf16" {
+	if q.Mode == "fp16" || q.Mode == "bf16" {
 		verb = "converted"
 	}
-	fmt.Fprintf(w, "nodes\t%d %s, %d float\n", r.Quantized, verb, len(r.Float))
-	if v := r.Validation; v != nil {
-		what := ""
-		if v.Optimistic {
-			what = " (calibration data, optimistic)"
-		}
-		fmt.Fprintf(w, "validation\t%s%s, %d samples\n", v.Data, what, v.Samples)
-		if v.AccuracyDrop != nil {
-			fmt.Fprintf(w, "  top-1 accuracy\t%.2f%% → %.2f%% (drop %.2f points)\n", *v.RefAccuracy, *v.QuantAcc, *v.AccuracyDrop)
-		}
-		if v.Agreement != nil {
-			fmt.Fprintf(w, "  top-1 agreement\t%.2f%%\n", *v.Agreement)
-		}
-		if v.SQNR != nil {
-			fmt.Fprintf(w, "  output SQNR\t%.1f dB (cosine %.5f)\n", *v.SQNR, v.Cosine)
-		}
-	}
-	if sc := r.SecondShape; sc != nil {
-		fmt.Fprintf(w, "  second shape\t%s\n", strings.TrimPrefix(strings.TrimPrefix(sc.String(), "also checked at "), "not checked at a second shape: "))
-	}
-	if l := r.Latency; l != nil {
-		speed := fmt.Sprintf("speedup %.2f×", l.Speedup)
-		if l.Speed != nil {
-			speed = fmt.Sprintf("speedup %s, %s", l.Speed, l.Speed.Verdict())
-		}
-		fmt.Fprintf(w, "latency (%s, p50)\t%.3f ms → %.3f ms (%s)\n", l.Provider, l.FloatP50, l.QuantP50, speed)
-	}
-	for _, rg := range r.Regions {
+	fmt.Fprintf(w, "nodes\t%d %s, %d float\n", q.Quantized, verb, len(q.Float))
+	report.PrintValidation(w, r.Validation)
+	report.PrintLatency(w, r.Latency)
+	for _, rg := range q.Regions {
 		fmt.Fprintf(w, "  region\t%s\n", quantize.RegionSummary(rg))
 	}
-	if r.Fallback != nil {
-		fmt.Fprintf(w, "fallback\tfloat: %s\n", r.Fallback.Reason)
+	if q.Fallback != nil {
+		fmt.Fprintf(w, "fallback\tfloat: %s\n", q.Fallback.Reason)
 	}
-	if k := r.Kernels; k != nil {
+	if k := q.Kernels; k != nil {
 		fmt.Fprintf(w, "ORT runs\t%s; quantized nodes left unfused: %d\n", int8Kernels(k.Ops), len(k.Unfused))
 	}
-	for _, k := range r.KeptFloat {
+	for _, k := range q.KeptFloat {
 		fmt.Fprintf(w, "kept float\t%s (%s, layer SQNR %.1f dB) → gate metric %.3f\n", k.Node, k.OpType, k.SQNR, k.Metric)
 	}
-	if r.Gate != "" {
-		state := "met"
-		if !r.GateMet {
-			state = "NOT MET"
-		}
-		fmt.Fprintf(w, "gate\t%s: %s\n", state, r.Gate)
-	}
+	report.PrintGates(w, &r.Report)
 	w.Flush()
-	if layers && len(r.Layers) > 0 {
+	if layers && len(q.Layers) > 0 {
 		fmt.Fprintln(out, "\nlayer-wise error (worst first)")
 		lw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(lw, "tensor\tnode\top\tSQNR dB")
-		for _, l := range r.Layers {
+		for _, l := range q.Layers {
 			fmt.Fprintf(lw, "%s\t%s\t%s\t%.1f\n", l.Tensor, l.Node, l.OpType, l.SQNR)
 		}
 		lw.Flush()
@@ -791,11 +669,9 @@ func planPrecision(o *Options, changed func(string) bool) (quantize.Options, qua
 			}
 		}
 	}
-	if changed("max-accuracy-drop") && changed("min-sqnr") {
-		return qo, "", cmdutil.Usagef("--max-accuracy-drop and --min-sqnr exclude each other: use --max-accuracy-drop with labelled data, --min-sqnr without")
-	}
-	if changed("max-accuracy-drop") && !(o.MaxAccuracyDrop >= 0 && o.MaxAccuracyDrop <= 100) { // NaN fails too
-		return qo, "", cmdutil.Usagef("--max-accuracy-drop %g: must be 0–100 points", o.MaxAccuracyDrop)
+	gate, err := gates(o, changed)
+	if err != nil {
+		return qo, "", err
 	}
 	if _, _, err := cmdutil.ParseInputs(o.Shapes, o.Values); err != nil {
 		return qo, "", err
@@ -804,13 +680,7 @@ func planPrecision(o *Options, changed func(string) bool) (quantize.Options, qua
 	if err != nil {
 		return qo, "", err
 	}
-	qo = quantize.Options{Mode: mode, MaxAccuracyDrop: -1, MinSQNR: math.NaN(), Session: so}
-	if changed("max-accuracy-drop") {
-		qo.MaxAccuracyDrop = o.MaxAccuracyDrop
-	}
-	if changed("min-sqnr") {
-		qo.MinSQNR = o.MinSQNR
-	}
+	qo = quantize.Options{Mode: mode, Gate: gate, Session: so}
 	qo.Half.KeepIOTypes = o.KeepIOTypes
 	qo.Half.BlockOps = o.BlockOps
 	qo.Half.BlockNodes = o.BlockNodes

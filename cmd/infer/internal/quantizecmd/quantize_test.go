@@ -2,7 +2,6 @@ package quantizecmd
 
 import (
 	"bytes"
-	"math"
 	"testing"
 
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
@@ -43,13 +42,13 @@ func TestFlagsReachOptions(t *testing.T) {
 	if qo.Calib.Method != calib.Percentile || qo.Calib.Percentile != 99.9 || !qo.Calib.Symmetric || qo.CalibrationSamples != 64 {
 		t.Fatalf("calibration %+v", qo.Calib)
 	}
-	if qo.MaxAccuracyDrop != 0.5 || !math.IsNaN(qo.MinSQNR) || qo.Session.IntraOpThreads != 1 {
+	if g := qo.Gate; g.MaxAccuracyDrop == nil || *g.MaxAccuracyDrop != 0.5 || g.MinSQNR != nil || qo.Session.IntraOpThreads != 1 {
 		t.Fatalf("gates/session %+v", qo)
 	}
 	// Defaults: no data means dynamic, and no gate.
 	o = parse(t, "m.onnx")
 	qo, mode, err = plan(o)
-	if err != nil || mode != quantize.Dynamic || qo.MaxAccuracyDrop >= 0 || !math.IsNaN(qo.MinSQNR) || !qo.Plan.PerChannel {
+	if err != nil || mode != quantize.Dynamic || qo.Gate.Quality() || qo.Gate.MinSpeedup != nil || !qo.Plan.PerChannel {
 		t.Fatalf("defaults: mode %v %+v %v", mode, qo, err)
 	}
 	if got := defaultOutput("dir/model.onnx", "int8"); got != "dir/model.int8.onnx" {

@@ -82,7 +82,7 @@ func TestQuantizeWholeFileIsCalibration(t *testing.T) {
 	var rep struct {
 		Validation struct {
 			Optimistic bool     `json:"optimistic"`
-			Accuracy   *float64 `json:"quantized_accuracy"`
+			Accuracy   *float64 `json:"candidate_accuracy"`
 		} `json:"validation"`
 	}
 	b, _ := os.ReadFile(report)

@@ -61,7 +61,7 @@ func npzHead(t *testing.T, src, path string, n int, edit func(name string, rows 
 // of a few steps on data, checkpointed in ckpt, writing out.
 func distillArgs(t *testing.T, data, ckpt, out string, extra ...string) []string {
 	return append([]string{"distill", "--teacher", mnist(t), "--student", testutil.Testdata(t, "mnist_student.onnx"),
-		"--data", data, "--epochs", "1", "--batch-size", "32", "--lr", "4e-3", "--temperature", "1",
+		"--data", data, "--epochs", "1", "--batch-size", "32", "--lr", "4e-3", "--temperature", "1", "--schedule", "constant",
 		"-o", out, "--checkpoint-dir", ckpt, "--no-progress"}, extra...)
 }
 

@@ -36,7 +36,7 @@ func TestPruneMNIST(t *testing.T) {
 		}
 	}
 	rp := readReport(t, rep)
-	if rp["sparsity"].(float64) != 0.5 || rp["output"] == nil || rp["gate_met"] != true {
+	if rp["prune"].(map[string]any)["sparsity"].(float64) != 0.5 || rp["output"] == nil || rp["gate_met"] != true {
 		t.Fatalf("report %v", rp)
 	}
 	// Again without --force: refused before any work.
@@ -76,7 +76,7 @@ func TestPruneAnalyzePlot(t *testing.T) {
 		t.Fatalf("plot: %v", err)
 	}
 	rp := readReport(t, rep)
-	if rp["output"] != nil || rp["sensitivity"] == nil {
+	if rp["output"] != nil || rp["prune"].(map[string]any)["sensitivity"] == nil {
 		t.Fatalf("report %v", rp)
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(testutil.Testdata(t, "cnn.onnx")), "cnn.pruned.onnx")); err == nil {

@@ -93,11 +93,11 @@ func TestQuantizeAccuracyAware(t *testing.T) {
 	switch r.code {
 	case 0:
 		if rp["gate_met"] != true {
-			t.Fatalf("exit 0 but gate not met: %v", rp["gate"])
+			t.Fatalf("exit 0 but gate not met: %v", rp["gates"])
 		}
 	case 3:
 		if rp["gate_met"] != false || !strings.Contains(r.stderr, "best model") {
-			t.Fatalf("exit 3: %v\n%s", rp["gate"], r.stderr)
+			t.Fatalf("exit 3: %v\n%s", rp["gates"], r.stderr)
 		}
 	default:
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -173,9 +173,9 @@ func TestQuantizeMinSpeedup(t *testing.T) {
 		t.Fatalf("model not written: %v", err)
 	}
 	rp := readReport(t, rep)
-	regions, _ := rp["regions"].([]any)
+	regions, _ := rp["quantize"].(map[string]any)["regions"].([]any)
 	if len(regions) == 0 {
-		t.Fatalf("report has no regions: %v", rp["regions"])
+		t.Fatalf("report has no regions: %v", rp["quantize"])
 	}
 	for _, x := range regions {
 		g := x.(map[string]any)

@@ -64,6 +64,7 @@ Exit codes: 0 success, 1 error, 2 usage, 3 quality gate failed.`,
 		distillcmd.NewCmd(f, nil),
 	)
 	typeUsageErrors(cmd)
+	cmdutil.RegisterCompletions(cmd)
 	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		return checkFiniteFlags(c.Flags())
 	}

@@ -141,7 +141,7 @@ func TestCompareGate(t *testing.T) {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 	ok := infer(t, "compare", mnist(t), mnist(t), "--data", digits(t), "--limit", "100", "--max-accuracy-drop", "0", "--min-agreement", "100", "--json")
-	if ok.code != 0 || !strings.Contains(ok.stdout, `"gates_failed": []`) {
+	if ok.code != 0 || !strings.Contains(ok.stdout, `"gate_met": true`) {
 		t.Fatalf("identical models: exit %d\n%s%s", ok.code, ok.stdout, ok.stderr)
 	}
 }

@@ -249,6 +249,7 @@ func compareArtifact(ref, art *onnxpb.ModelProto, shapes map[string][]int64, val
 // regionNote names what the latency search of a quantize report kept
 // float: " · float fallback", " · float: depthwise Conv, pooling", or "".
 func regionNote(rep map[string]any) string {
+	rep, _ = rep["quantize"].(map[string]any)
 	if _, ok := rep["fallback"].(map[string]any); ok {
 		return " · float fallback"
 	}
