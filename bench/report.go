@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/report"
 )
 
 // Format is a report format.
@@ -48,8 +49,9 @@ type View int
 // Views.
 const (
 	// Compact fits 100 columns: model, p50/p90/p99, runs/s, samples/s and
-	// the speedup, with provider, batch and scenario as columns only where
-	// they differ between results (else on one line above the table).
+	// the speedup (and requests dropped, when a server run dropped some),
+	// the results grouped under a line naming their provider, batch and
+	// scenario (one line above the table when all results share them).
 	Compact View = iota
 	// Wide has every column.
 	Wide
@@ -71,52 +73,110 @@ func Write(w io.Writer, r *Report, f Format, v View) error {
 	return fmt.Errorf("format %q: want table, json, csv or markdown", f)
 }
 
-// WriteJSON writes r as indented JSON, the form ReadReport reads. Empty
-// lists are written as [] rather than null so that consumers can count
-// them without a null check.
+// WriteJSON writes r as indented JSON on docs/report.schema.json, the
+// form ReadReport reads. Empty lists are written as [] rather than null so
+// that consumers can count them without a null check.
 func WriteJSON(w io.Writer, r *Report) error {
 	if r == nil {
 		return errNoReport
 	}
-	c := *r
-	if c.Results == nil {
-		c.Results = []Result{}
-	}
-	if c.Regressions == nil {
-		c.Regressions = []Regression{}
-	}
-	if c.Percentiles == nil {
-		c.Percentiles = []float64{}
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&c); err != nil {
+	if err := enc.Encode(documentOf(r)); err != nil {
 		return fmt.Errorf("write JSON report: %w", err)
 	}
 	return nil
 }
 
-// ReadReport reads a JSON report written by WriteJSON, such as a --baseline.
-// It returns an error naming path if the file cannot be read, is not JSON,
-// has data after the report, or holds no results.
+// document is the JSON form of a Report: the shared header and inputs,
+// then bench's own section.
+type document struct {
+	report.Header
+	Inputs      []report.File `json:"inputs"`
+	Percentiles []float64     `json:"percentiles"`
+	Results     []Result      `json:"results"`
+	Gates       []string      `json:"gates_checked"`
+	Regressions []Regression  `json:"regressions"`
+}
+
+// legacyDocument holds what a report written before the shared header
+// (no "command") kept where the header now keeps something else.
+type legacyDocument struct {
+	Host struct {
+		Cores int `json:"cores"`
+	} `json:"host"`
+	Gates []string `json:"gates"`
+}
+
+// documentOf is r's JSON form.
+func documentOf(r *Report) *document {
+	h, options := r.Host, r.Options
+	if options == nil {
+		options = map[string]any{}
+	}
+	return &document{
+		Header: report.Header{
+			Command: "bench", Infer: r.Infer, ORTVersion: r.ORTVersion, Date: r.Date,
+			Host:        report.Host{Name: h.Name, OS: h.OS, Arch: h.Arch, CPUs: h.Cores, Go: h.Go, CPU: h.CPU},
+			CommandLine: orEmpty(r.CommandLine), Options: options,
+		},
+		Inputs: orEmpty(r.Inputs), Percentiles: orEmpty(r.Percentiles), Results: orEmpty(r.Results),
+		Gates: orEmpty(r.Gates), Regressions: orEmpty(r.Regressions),
+	}
+}
+
+// reportOf is the Report that d is the JSON form of.
+func reportOf(d *document) *Report {
+	h := d.Host
+	return &Report{
+		Infer: d.Infer, ORTVersion: d.ORTVersion, Date: d.Date,
+		Host:        Host{Name: h.Name, OS: h.OS, Arch: h.Arch, CPU: h.CPU, Cores: h.CPUs, Go: h.Go},
+		CommandLine: d.CommandLine, Options: d.Options, Inputs: d.Inputs,
+		Percentiles: d.Percentiles, Results: d.Results, Gates: d.Gates, Regressions: d.Regressions,
+	}
+}
+
+// orEmpty is s, or an empty list for nil (JSON [] rather than null).
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// ReadReport reads a JSON report written by WriteJSON, such as a --baseline,
+// or one written before bench reports had the shared header. It returns an
+// error naming path if the file cannot be read, is not JSON, has data after
+// the report, is another command's report, or holds no results.
 func ReadReport(path string) (*Report, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read report: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var r Report
-	if err := dec.Decode(&r); err != nil {
+	var d document
+	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("report %s: not a JSON bench report: %w", path, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("report %s: data after the report", path)
 	}
-	if len(r.Results) == 0 {
+	if d.Command != "" && d.Command != "bench" {
+		return nil, fmt.Errorf("report %s: an infer %s report, not a bench one (write one with infer bench --format json)", path, d.Command)
+	}
+	if len(d.Results) == 0 {
 		return nil, fmt.Errorf("report %s: no results (is it an infer bench --format json report?)", path)
 	}
-	return &r, nil
+	r := reportOf(&d)
+	if d.Command == "" {
+		var old legacyDocument
+		if err := json.Unmarshal(data, &old); err != nil {
+			return nil, fmt.Errorf("report %s: not a JSON bench report: %w", path, err)
+		}
+		r.Host.Cores, r.Gates = old.Host.Cores, old.Gates
+	}
+	return r, nil
 }
 
 // ModelName is the base name of a model path, as reports show it and as
@@ -162,19 +222,29 @@ func providerCell(r Result) string {
 	return r.ProviderRan
 }
 
+// scenarioCell is the scenario with the server's achieved rate and
+// drops: "server c=2 @50/s (got 49.2/s) dropped 3".
 func scenarioCell(r Result) string {
-	switch r.Scenario {
-	case Throughput:
-		return fmt.Sprintf("%s c=%d", r.Scenario, r.Concurrency)
-	case Server:
-		s := fmt.Sprintf("%s c=%d @%s/s", r.Scenario, r.Concurrency, strconv.FormatFloat(r.RateTarget, 'f', -1, 64))
+	s := scenarioLabel(r)
+	if r.Scenario == Server {
 		if r.RateAchieved > 0 {
 			s += " (got " + fmtRate(r.RateAchieved) + "/s)"
 		}
 		if r.Dropped > 0 {
 			s += fmt.Sprintf(" dropped %d", r.Dropped)
 		}
-		return s
+	}
+	return s
+}
+
+// scenarioLabel is the scenario as it was asked for: "latency",
+// "throughput c=4", "server c=2 @50/s".
+func scenarioLabel(r Result) string {
+	switch r.Scenario {
+	case Throughput:
+		return fmt.Sprintf("%s c=%d", r.Scenario, r.Concurrency)
+	case Server:
+		return fmt.Sprintf("%s c=%d @%s/s", r.Scenario, r.Concurrency, strconv.FormatFloat(r.RateTarget, 'f', -1, 64))
 	}
 	return string(r.Scenario)
 }
@@ -197,14 +267,47 @@ func speedupCell(v *float64) string {
 	return strconv.FormatFloat(*v, 'f', 2, 64) + "×"
 }
 
+// group is results measured on one provider, batch and scenario, in
+// report order; label says those once ("cuda · batch 1 · latency").
+type group struct {
+	label   string
+	results []Result
+}
+
 // humanColumns are the columns of WriteTable and WriteMarkdown in view v,
-// and the cells every result shares that Compact leaves out of the table
-// (provider, batch, scenario), for a line above it.
-func humanColumns(r *Report, v View) ([]column, []string) {
+// and the results grouped as the view shows them: Wide in one unlabelled
+// group, Compact by provider, batch and scenario, which are not columns.
+func humanColumns(r *Report, v View) ([]column, []group) {
 	if v == Wide {
-		return wideColumns(r), nil
+		return wideColumns(r), []group{{results: r.Results}}
 	}
-	return compactColumns(r)
+	gs := groupResults(r.Results)
+	if len(gs) == 0 {
+		gs = []group{{}} // no result: the header alone
+	}
+	return compactColumns(r), gs
+}
+
+// groupResults groups rs by provider, batch and scenario, the groups in
+// the order of their first result.
+func groupResults(rs []Result) []group {
+	provider := providerRanCell
+	if distinct(rs, providerCell) > distinct(rs, providerRanCell) {
+		provider = providerCell // the same provider ran for different --ep lists
+	}
+	var gs []group
+	index := map[string]int{}
+	for _, res := range rs {
+		label := provider(res) + " · batch " + batchCell(res) + " · " + scenarioLabel(res)
+		i, ok := index[label]
+		if !ok {
+			i = len(gs)
+			index[label] = i
+			gs = append(gs, group{label: label})
+		}
+		gs[i].results = append(gs[i].results, res)
+	}
+	return gs
 }
 
 // wideColumns are every column; the speedup columns only when some result
@@ -238,25 +341,15 @@ func wideColumns(r *Report) []column {
 	return cols
 }
 
-// compactColumns are the Compact view's columns and shared cells.
-func compactColumns(r *Report) ([]column, []string) {
+// compactColumns are the Compact view's columns: the model, latency
+// percentiles, server requests dropped (when some were), runs/s,
+// samples/s and the speedup (when some result has one).
+func compactColumns(r *Report) []column {
 	cols := []column{{"model", true, func(r Result) string { return ModelName(r.Model) }}}
-	provider := providerRanCell
-	if distinct(r.Results, providerCell) > distinct(r.Results, providerRanCell) {
-		provider = providerCell // the same provider ran for different --ep lists
-	}
-	var shared []string
-	for _, c := range []column{{"provider", true, provider}, {"batch", false, batchCell}, {"scenario", true, scenarioCell}} {
-		switch {
-		case distinct(r.Results, c.cell) > 1:
-			cols = append(cols, c)
-		case len(r.Results) > 0 && c.header == "batch":
-			shared = append(shared, "batch "+c.cell(r.Results[0]))
-		case len(r.Results) > 0:
-			shared = append(shared, c.cell(r.Results[0]))
-		}
-	}
 	cols = append(cols, percentileColumns(compactPercentiles(r))...)
+	if slices.ContainsFunc(r.Results, func(r Result) bool { return r.Dropped > 0 }) {
+		cols = append(cols, column{"dropped", false, func(r Result) string { return strconv.FormatInt(r.Dropped, 10) }})
+	}
 	cols = append(cols,
 		column{"runs/s", false, func(r Result) string { return fmtRate(r.RunsPerSec) }},
 		column{"samples/s", false, func(r Result) string { return fmtRate(r.SamplesPerSec) }},
@@ -264,7 +357,7 @@ func compactColumns(r *Report) ([]column, []string) {
 	if slices.ContainsFunc(r.Results, func(r Result) bool { return r.SpeedupP50 != nil }) {
 		cols = append(cols, column{"speedup", false, func(r Result) string { return speedupCell(r.SpeedupP50) }})
 	}
-	return cols, shared
+	return cols
 }
 
 // compactPercentiles are p50, p90 and p99 of the default percentiles, or
@@ -414,32 +507,26 @@ func regressionText(g Regression) string {
 }
 
 // WriteTable writes r as an aligned text table in view v: a headline (two
-// lines), what every result shares (Compact), one row per result, the
-// providers that were skipped and, when gates were checked, a REGRESSION
-// block or the line "gates passed: ...".
+// lines), one row per result — in Compact grouped under a line naming
+// their provider, batch and scenario, which is the headline's third line
+// when every result shares them —, the providers that were skipped and,
+// when gates were checked, a REGRESSION block or the line
+// "gates passed: ...".
 func WriteTable(w io.Writer, r *Report, v View) error {
 	if r == nil {
 		return errNoReport
 	}
 	var b bytes.Buffer
-	cols, shared := humanColumns(r, v)
+	cols, groups := humanColumns(r, v)
 	run, machine := headline(r)
-	if lines := nonEmpty(run, machine, strings.Join(shared, " · ")); len(lines) > 0 {
+	shared := ""
+	if len(groups) == 1 {
+		shared = groups[0].label
+	}
+	if lines := nonEmpty(run, machine, shared); len(lines) > 0 {
 		b.WriteString(strings.Join(lines, "\n") + "\n\n")
 	}
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	row := make([]string, len(cols))
-	for i, c := range cols {
-		row[i] = c.header
-	}
-	writeTabRow(tw, row)
-	for _, res := range r.Results {
-		for i, c := range cols {
-			row[i] = c.cell(res)
-		}
-		writeTabRow(tw, row)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writeRows(&b, cols, groups); err != nil {
 		return err
 	}
 	out := b.String()
@@ -460,6 +547,49 @@ func WriteTable(w io.Writer, r *Report, v View) error {
 	}
 	_, err := io.WriteString(w, out)
 	return err
+}
+
+// writeRows writes the header row and the groups' rows, aligned together;
+// with several groups each starts with its label and its rows are
+// indented by two spaces.
+func writeRows(b *bytes.Buffer, cols []column, gs []group) error {
+	labelled := len(gs) > 1
+	indent := ""
+	if labelled {
+		indent = "  "
+	}
+	var tb bytes.Buffer
+	tw := tabwriter.NewWriter(&tb, 0, 0, 2, ' ', 0)
+	row := make([]string, len(cols))
+	for i, c := range cols {
+		row[i] = c.header
+	}
+	writeTabRow(tw, row)
+	for _, g := range gs {
+		for _, res := range g.results {
+			for i, c := range cols {
+				row[i] = c.cell(res)
+			}
+			row[0] = indent + row[0]
+			writeTabRow(tw, row)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(tb.String(), "\n")
+	b.WriteString(lines[0])
+	next := 1
+	for _, g := range gs {
+		if labelled {
+			b.WriteString(g.label + "\n")
+		}
+		for range g.results {
+			b.WriteString(lines[next])
+			next++
+		}
+	}
+	return nil
 }
 
 func writeTabRow(w io.Writer, cells []string) {
@@ -528,40 +658,29 @@ func mdRow(b *strings.Builder, cells []string) {
 }
 
 // WriteMarkdown writes r as GitHub-flavoured Markdown for a pull-request
-// comment, in view v: a headline, what every result shares (Compact), the
-// results table, skipped providers, a Comparison section saying in words
-// how each model compares with the first, and, only when gates were
-// checked, a Regressions section that starts with ✅ or ❌.
+// comment, in view v: a headline, the results table (in Compact, one per
+// provider, batch and scenario, each after a line naming them), skipped
+// providers, a Comparison section saying in words how each model compares
+// with the first, and, only when gates were checked, a Regressions section
+// that starts with ✅ or ❌.
 func WriteMarkdown(w io.Writer, r *Report, v View) error {
 	if r == nil {
 		return errNoReport
 	}
 	var b strings.Builder
-	cols, shared := humanColumns(r, v)
+	cols, groups := humanColumns(r, v)
 	run, machine := headline(r)
 	if h := strings.Join(nonEmpty(run, machine), " · "); h != "" {
 		b.WriteString(mdEscape(h) + "\n\n")
 	}
-	if len(shared) > 0 {
-		b.WriteString(mdEscape(strings.Join(shared, " · ")) + "\n\n")
-	}
-	row := make([]string, len(cols))
-	for i, c := range cols {
-		row[i] = c.header
-	}
-	mdRow(&b, row)
-	for i, c := range cols {
-		row[i] = "---:"
-		if c.left {
-			row[i] = "---"
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteString("\n")
 		}
-	}
-	mdRow(&b, row)
-	for _, res := range r.Results {
-		for i, c := range cols {
-			row[i] = mdEscape(c.cell(res))
+		if g.label != "" {
+			b.WriteString(mdEscape(g.label) + "\n\n")
 		}
-		mdRow(&b, row)
+		writeMarkdownTable(&b, cols, g.results)
 	}
 	if skipped := skippedLines(r); len(skipped) > 0 {
 		b.WriteString("\nSkipped providers:\n\n")
@@ -578,6 +697,29 @@ func WriteMarkdown(w io.Writer, r *Report, v View) error {
 	writeMarkdownGates(&b, r)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeMarkdownTable writes one table: the header, the alignment row and
+// a row per result.
+func writeMarkdownTable(b *strings.Builder, cols []column, rs []Result) {
+	row := make([]string, len(cols))
+	for i, c := range cols {
+		row[i] = c.header
+	}
+	mdRow(b, row)
+	for i, c := range cols {
+		row[i] = "---:"
+		if c.left {
+			row[i] = "---"
+		}
+	}
+	mdRow(b, row)
+	for _, res := range rs {
+		for i, c := range cols {
+			row[i] = mdEscape(c.cell(res))
+		}
+		mdRow(b, row)
+	}
 }
 
 // writeMarkdownGates writes the Regressions section: ✅ and the gates

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/infer-ml/infer/pkg/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden reports in testdata/")
@@ -27,10 +29,19 @@ func goldenReport() *Report {
 		return Stats{Count: 1000, Min: lo, Mean: mean, Stddev: sd, Max: hi, Percentiles: m}
 	}
 	return &Report{
-		Infer:       "v0.9.0",
-		ORTVersion:  "1.22.0",
-		Date:        "2025-06-01T12:00:00Z",
-		Host:        Host{OS: "linux", Arch: "amd64", CPU: "AMD EPYC 7B13", Cores: 16},
+		Infer:      "v0.9.0",
+		ORTVersion: "1.22.0",
+		Date:       "2025-06-01T12:00:00Z",
+		Host:       Host{Name: "ci-7", OS: "linux", Arch: "amd64", CPU: "AMD EPYC 7B13", Cores: 16, Go: "go1.26.0"},
+		CommandLine: []string{"infer", "bench", "models/resnet50.onnx", "models/resnet50.int8.onnx",
+			"--ep=tensorrt,cuda,cpu", "--ep=cpu", "--batch=1,8", "--baseline=main.json", "--max-regression=10%", "--min-throughput=500"},
+		// JSON's own types, so that the report reads back equal.
+		Options: map[string]any{"ep": []any{"tensorrt,cuda,cpu", "cpu"}, "batch": []any{1.0, 8.0}, "scenario": "latency",
+			"iterations": 1000.0, "baseline": "main.json", "max_regression": 10.0, "min_throughput": 500.0},
+		Inputs: []report.File{
+			{Role: "model", Path: "models/resnet50.onnx", SHA256: strings.Repeat("ab", 32), Bytes: 102_760_448, Params: map[string]int64{"float32": 25_557_032}},
+			{Role: "model", Path: "models/resnet50.int8.onnx", SHA256: strings.Repeat("cd", 32), Bytes: 25_690_112, Params: map[string]int64{"int8": 25_503_912, "float32": 53_120}},
+		},
 		Percentiles: ps,
 		Results: []Result{
 			{
@@ -135,6 +146,20 @@ func TestReadReportRoundTrip(t *testing.T) {
 	}
 }
 
+// A baseline written before bench reports had the shared header (no
+// "command"; host "cores"; "gates") still reads, all it held kept.
+func TestReadReportBeforeSharedHeader(t *testing.T) {
+	got, err := ReadReport(filepath.Join("testdata", "report.v0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := goldenReport()
+	want.Host.Name, want.Host.Go, want.CommandLine, want.Options, want.Inputs = "", "", nil, nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ReadReport(report.v0.json) = %+v\nwant %+v", got, want)
+	}
+}
+
 func TestReadReportErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -154,6 +179,8 @@ func TestReadReportErrors(t *testing.T) {
 		{write("other.json", `{"name": "x"}`), "no results"},
 		{write("two.json", `{"results": [{"model": "a"}]} {}`), "data after the report"},
 		{write("types.json", `{"results": [{"batch": "one"}]}`), "not a JSON bench report"},
+		{write("quantize.json", `{"command": "quantize", "inputs": [], "quantize": {"mode": "static"}}`), "an infer quantize report, not a bench one"},
+		{write("header.json", `{"command": "bench", "results": []}`), "no results"},
 	}
 	for _, tt := range tests {
 		_, err := ReadReport(tt.path)

@@ -1,5 +1,7 @@
 package bench
 
+import "github.com/infer-ml/infer/pkg/report"
+
 // Scenario is how requests are issued.
 type Scenario string
 
@@ -69,27 +71,49 @@ type Result struct {
 	Samples []float64 `json:"-"`
 }
 
-// Report is a whole benchmark run; its JSON form is what --baseline reads.
+// Report is a whole benchmark run. Its JSON form, written by WriteJSON
+// and read back by ReadReport (a --baseline), is an infer report on
+// docs/report.schema.json: the shared header and inputs, then bench's own
+// percentiles, results, gates_checked and regressions.
 type Report struct {
-	Infer       string    `json:"infer"`
-	ORTVersion  string    `json:"onnxruntime_version"`
-	Date        string    `json:"date"` // RFC 3339
-	Host        Host      `json:"host"`
-	Percentiles []float64 `json:"percentiles"`
-	Results     []Result  `json:"results"`
+	Infer      string
+	ORTVersion string
+	Date       string // RFC 3339
+	Host       Host
+	// CommandLine is the command as given; Options are the settings used,
+	// defaults included, and the gates set (see SetHeader).
+	CommandLine []string
+	Options     map[string]any
+	// Inputs are the models measured, each once, with their sha256.
+	Inputs      []report.File
+	Percentiles []float64
+	Results     []Result
 	// Gates are the gates that were checked, in words (Gates.Describe);
 	// none when the run was not gated.
-	Gates []string `json:"gates,omitempty"`
+	Gates []string
 	// Regressions lists the gates that failed (empty when all passed).
-	Regressions []Regression `json:"regressions"`
+	Regressions []Regression
+}
+
+// SetHeader records what made r from h: the infer version, command line,
+// options, and the host's name and Go version (Run found the rest).
+func (r *Report) SetHeader(h report.Header) {
+	r.Infer, r.CommandLine, r.Options = h.Infer, h.CommandLine, h.Options
+	if r.ORTVersion == "" {
+		r.ORTVersion = h.ORTVersion
+	}
+	r.Host.Name, r.Host.Go = h.Host.Name, h.Host.Go
 }
 
 // Host describes the machine.
 type Host struct {
-	OS    string `json:"os"`
-	Arch  string `json:"arch"`
-	CPU   string `json:"cpu"`
-	Cores int    `json:"cores"`
+	Name string
+	OS   string
+	Arch string
+	// CPU is the processor's model name, "" when unknown.
+	CPU   string
+	Cores int
+	Go    string
 }
 
 // Regression is one failed gate.

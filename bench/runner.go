@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/infer-ml/infer/internal/timing"
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/ort"
@@ -74,6 +75,21 @@ const MaxRate = float64(time.Second / minGap)
 
 const minGap = time.Microsecond
 
+// RateLimits says which arrival rates the server scenario takes.
+var RateLimits = fmt.Sprintf("want more than 0 and at most %g requests per second (a mean gap of %v between arrivals)", MaxRate, minGap)
+
+// RateError is a server-scenario arrival rate outside (0, MaxRate].
+type RateError struct{ Rate float64 }
+
+func (e *RateError) Error() string { return fmt.Sprintf("rate %g: %s", e.Rate, RateLimits) }
+
+// Settings that contradict each other, as Normalize returns them.
+var (
+	ErrLatencyConcurrency = errors.New("the latency scenario runs one stream; the throughput and server scenarios run several")
+	ErrNoRate             = errors.New("the server scenario needs an arrival rate (requests per second)")
+	ErrRateNotServer      = errors.New("an arrival rate applies to the server scenario only")
+)
+
 // DefaultPercentiles are reported when none are asked for.
 var DefaultPercentiles = []float64{50, 90, 95, 99, 99.9}
 
@@ -111,21 +127,21 @@ func (c *Config) Normalize() error {
 		}
 	case Latency:
 		if c.Concurrency > 1 {
-			return errors.New("the latency scenario runs one stream; use --scenario throughput or server with --concurrency")
+			return ErrLatencyConcurrency
 		}
 	case Throughput:
 	case Server:
 		if c.Rate == 0 {
-			return errors.New("the server scenario needs --rate (requests per second)")
+			return ErrNoRate
 		}
 		if !(c.Rate > 0 && c.Rate <= MaxRate) {
-			return fmt.Errorf("--rate %g: want more than 0 and at most %g requests per second (a mean gap of %v between arrivals)", c.Rate, MaxRate, minGap)
+			return &RateError{Rate: c.Rate}
 		}
 	default:
 		return fmt.Errorf("unknown scenario %q (want latency, throughput or server)", c.Scenario)
 	}
 	if c.Rate != 0 && c.Scenario != Server {
-		return errors.New("--rate applies to the server scenario only")
+		return ErrRateNotServer
 	}
 	if len(c.Percentiles) == 0 {
 		c.Percentiles = DefaultPercentiles
@@ -180,7 +196,7 @@ func Run(cfg Config) (*Report, error) {
 			for _, b := range batches {
 				r, err := measure(&cfg, m, shapes[i], ep, providers, b)
 				if err != nil {
-					return nil, fmt.Errorf("%s (--ep %s, batch %d): %w", m.Path, ep, b, err)
+					return nil, fmt.Errorf("%s on %s, batch %d: %w", m.Path, ep, b, err)
 				}
 				rep.Results = append(rep.Results, *r)
 			}
@@ -209,7 +225,7 @@ func measure(cfg *Config, m Model, shapes map[string][]int64, ep string, provide
 	} else {
 		s, err = ort.NewSessionFromModel(m.Model.Proto, opts)
 	}
-	r.SessionCreateMS = ms(time.Since(start))
+	r.SessionCreateMS = timing.MS(time.Since(start))
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +254,7 @@ func measure(cfg *Config, m Model, shapes map[string][]int64, ep string, provide
 			return nil, err
 		}
 	}
-	r.FirstRunMS = ms(preps[0].FirstRun)
+	r.FirstRunMS = timing.MS(preps[0].FirstRun)
 	var runTime time.Duration
 	if r.WarmupRuns, runTime, err = warmup(cfg, preps); err != nil {
 		return nil, err
@@ -339,6 +355,10 @@ func warmup(cfg *Config, preps []*ort.Prepared) (int, time.Duration, error) {
 
 // runStreams runs len(preps) streams back to back (one stream is the
 // latency scenario) until the iteration count or the duration is reached.
+// It is its own loop, not timing.Runs: a run may end at a deadline rather
+// than a count, streams share one count, warm-up is done for all streams
+// beforehand (possibly by duration), and each run ticks the progress bar.
+// Its p50 is the same value as timing.Median (nearest rank).
 func runStreams(cfg *Config, preps []*ort.Prepared, r *Result, label string) error {
 	total := int64(cfg.Iterations)
 	if total > 0 {
@@ -377,7 +397,7 @@ func runStreams(cfg *Config, preps []*ort.Prepared, r *Result, label string) err
 					errs[i] = err
 					return
 				}
-				own = append(own, ms(d))
+				own = append(own, timing.MS(d))
 				if total > 0 {
 					cfg.Progress.Add(1)
 				}
@@ -550,7 +570,7 @@ func (s *server) work(i int, queue <-chan time.Time) {
 			continue
 		}
 		done := time.Now()
-		own = append(own, ms(done.Sub(due)))
+		own = append(own, timing.MS(done.Sub(due)))
 		for {
 			cur := s.last.Load()
 			d := int64(done.Sub(s.start))
@@ -592,8 +612,6 @@ func addSpeedups(rs []Result) {
 		}
 	}
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func host() Host {
 	h := Host{OS: runtime.GOOS, Arch: runtime.GOARCH, Cores: runtime.NumCPU()}

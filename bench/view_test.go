@@ -79,3 +79,53 @@ func TestGatesDescribe(t *testing.T) {
 		t.Errorf("Describe() = %q, want %q", d, want)
 	}
 }
+
+// The compact table of the golden report, where provider, batch and
+// scenario (a server one) all vary, fits 100 columns, and so do the
+// Markdown tables: the results are grouped under a line naming those
+// instead of columns. The table was 115 wide.
+func TestCompactFitsWhenEverythingVaries(t *testing.T) {
+	for _, f := range []Format{FormatTable, FormatMarkdown} {
+		var buf bytes.Buffer
+		if err := Write(&buf, goldenReport(), f, Compact); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, line := range strings.Split(out, "\n") {
+			if f == FormatMarkdown && !strings.HasPrefix(line, "|") {
+				continue // prose, which Markdown wraps
+			}
+			if n := utf8.RuneCountInString(line); n > 100 {
+				t.Errorf("%s: line of %d columns: %q", f, n, line)
+			}
+		}
+		for _, want := range []string{"cuda · batch 1 · latency\n", "cpu · batch 8 · server c=2 @50/s\n", "1.41×"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s lacks %q:\n%s", f, want, out)
+			}
+		}
+	}
+}
+
+// Results are grouped by provider, batch and scenario in the order each
+// first appears, so that the models measured at one batch size are
+// together; a server run's drops get a column.
+func TestCompactGroupsResults(t *testing.T) {
+	r := twoModels()
+	a, b := r.Results[0], r.Results[1]
+	a8, b8 := a, b
+	a8.Batch, b8.Batch, b8.Dropped = 8, 8, 7
+	r.Results = []Result{a, a8, b, b8} // the order Run measures them in
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, r, Compact); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	want := "cpu · batch 1 · latency\n  a.onnx  2.050   2.200   2.900   0        476.2   476.2      -\n" +
+		"  b.onnx  1.450   1.600   2.200   0        666.7   666.7      0.65×\n" +
+		"cpu · batch 8 · latency\n  a.onnx  2.050   2.200   2.900   0        476.2   476.2      -\n" +
+		"  b.onnx  1.450   1.600   2.200   7        666.7   666.7      0.65×\n"
+	if !strings.Contains(out, want) || !strings.Contains(out, "p99 ms  dropped  runs/s") {
+		t.Errorf("not grouped by batch with a dropped column; got:\n%s\nwant rows:\n%s", out, want)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"time"
 
@@ -127,32 +126,19 @@ const checkpointFile = "checkpoint.npz"
 
 // Distill trains the student to answer like the teacher and returns the
 // student with its trained weights (the graph is otherwise unchanged).
+// Its stages, on a trainer: check the options, open the teacher, set up
+// the student's training graph and weights, restore the checkpoint, the
+// epoch loop (train, evaluate, checkpoint, early stop) and finish.
 func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if opts.Progress == nil {
 		opts.Progress = progress.Nop
 	}
-	if opts.Epochs < 1 {
-		return nil, fmt.Errorf("epochs must be at least 1")
-	}
-	if err := opts.Optimizer.Validate(); err != nil {
+	hints, err := checkOptions(teacher, opts)
+	if err != nil {
 		return nil, err
 	}
-	res := &Result{Notes: []string{}}
 	teacherOpts := opts.Session
-	var hints []string
-	if w := opts.Loss.HintWeight; w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-		return nil, fmt.Errorf("hint weight %g: want a finite value ≥ 0", w)
-	} else if w > 0 {
-		if len(opts.Loss.Hints) == 0 {
-			return nil, errors.New("a hint weight needs hints: activations the student shares with the teacher (a student built from the teacher has them)")
-		}
-		idx := graph.NewIndex(teacher.GetGraph())
-		for _, h := range opts.Loss.Hints {
-			if n, _ := idx.Producer(h.Value); n == nil {
-				return nil, fmt.Errorf("hint %q is not an activation of the teacher", h.Value)
-			}
-			hints = append(hints, h.Value)
-		}
+	if len(hints) > 0 {
 		teacherOpts.ExtraOutputs = append(slices.Clone(teacherOpts.ExtraOutputs), hints...)
 	}
 	ts, err := ort.NewSessionFromModel(teacher, teacherOpts)
@@ -160,238 +146,55 @@ func Distill(teacher, student *onnxpb.ModelProto, opts Options) (*Result, error)
 		return nil, fmt.Errorf("teacher: %w", err)
 	}
 	defer ts.Close()
-	prepared, notes, err := PrepareStudent(student)
-	if err != nil {
-		return nil, fmt.Errorf("student: %w", err)
-	}
-	res.PrepNotes = notes
-	if res.Output, res.TeacherOutput, err = pickOutputs(ts, prepared, opts); err != nil {
-		return nil, err
-	}
-	run, err := newTeacherRunner(ts, res.TeacherOutput, prepared)
+	t, err := newTrainer(teacher, student, ts, hints, opts)
 	if err != nil {
 		return nil, err
 	}
-	run.hints = hints
-	tg, err := BuildTrainGraph(prepared, res.Output, opts.Loss, opts.Freeze)
-	if err != nil {
-		return nil, fmt.Errorf("student: %w", err)
-	}
-	res.Params, res.Frozen = tg.Params, tg.Frozen
-	// Go-owned weight buffers, read by ONNX Runtime in place every step.
-	inits := map[string]*onnxpb.TensorProto{}
-	for _, t := range prepared.Graph.Initializer {
-		inits[t.GetName()] = t
-	}
-	params := make([]Param, len(tg.Params))
-	feeds := map[string]*tensor.Tensor{}
-	for i, name := range tg.Params {
-		t, err := tensor.FromProto(inits[name])
-		if err != nil {
-			return nil, err
-		}
-		buf := slices.Clone(tensor.Values[float32](t))
-		params[i] = Param{Name: name, Data: buf}
-		feeds[name] = tensor.MustNew(tg.Shapes[i], buf)
-		res.TrainableParams += int64(len(buf))
-	}
-	opt, err := NewOptimizer(opts.Optimizer, params)
-	if err != nil {
+	if err := t.restore(); err != nil {
 		return nil, err
 	}
-	fp, err := fingerprint(teacher, student, opts)
-	if err != nil {
-		return nil, err
-	}
-	cp := &Checkpoint{Version: 1, Fingerprint: fp, Best: math.NaN(), BestEpoch: -1}
-	ckpt := ""
-	if opts.CheckpointDir != "" {
-		if err := os.MkdirAll(opts.CheckpointDir, 0o755); err != nil {
-			return nil, fmt.Errorf("checkpoint directory: %w", err)
-		}
-		ckpt = CheckpointPath(opts.CheckpointDir)
-	}
-	if opts.Resume {
-		if ckpt == "" {
-			return nil, ErrNoCheckpointDir
-		}
-		c, err := LoadCheckpoint(ckpt)
-		if err != nil {
-			return nil, err
-		}
-		if c.Fingerprint != fp {
-			return nil, &CheckpointMismatchError{Path: ckpt}
-		}
-		if err := c.Validate(paramShapes(tg)); err != nil {
-			return nil, fmt.Errorf("checkpoint %s cannot be resumed: %w", ckpt, err)
-		}
-		for _, p := range params {
-			copy(p.Data, c.Params[p.Name])
-		}
-		if err := opt.Restore(c.Optimizer); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", ckpt, err)
-		}
-		cp = c
-		res.ResumedAt = c.Epoch
-	}
-	trainS, err := ort.NewSessionFromModel(tg.Model, trainingSession(opts.Session))
+	trainS, err := ort.NewSessionFromModel(t.tg.Model, trainingSession(opts.Session))
 	if err != nil {
 		return nil, fmt.Errorf("ONNX Runtime cannot load the training graph: %w", err)
 	}
 	defer trainS.Close()
-
-	// studentModel is the original student with the current weights.
-	studentModel := func(weights map[string][]float32) (*onnxpb.ModelProto, error) {
-		return withWeights(student, tg, weights)
-	}
-	current := func() map[string][]float32 {
-		w := map[string][]float32{}
-		for _, p := range params {
-			w[p.Name] = p.Data
-		}
-		return w
-	}
-	evaluate := func() (*Eval, error) {
-		if opts.Eval == nil {
-			return nil, nil
-		}
-		m, err := studentModel(current())
-		if err != nil {
-			return nil, err
-		}
-		return evalStudent(run, m, res.Output, opts)
-	}
-	if opts.Eval != nil && cp.Epoch == 0 {
-		if res.Before, err = evaluate(); err != nil {
-			return nil, err
-		}
-	}
-	steps := 0
-	var lastEval *Eval // the evaluation of the current weights, if any
-	var samples int
-	var trainTime time.Duration
-	for epoch := cp.Epoch; epoch < opts.Epochs; epoch++ {
-		t0 := time.Now()
-		src, err := opts.Train(opts.Seed*1_000_003 + int64(epoch))
-		if err != nil {
-			return nil, err
-		}
-		opts.Progress.Start(fmt.Sprintf("epoch %d/%d", epoch+1, opts.Epochs), int64(src.Len()), progress.Samples)
-		var lossSum float64
-		var n int
-		var lr float64
-		for {
-			b, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				src.Close()
-				opts.Progress.Done()
-				return nil, err
-			}
-			if err := stepFeeds(feeds, b, run, tg, opts.Loss); err != nil {
-				src.Close()
-				opts.Progress.Done()
-				return nil, err
-			}
-			out, err := trainS.Run(feeds)
-			if err != nil {
-				src.Close()
-				opts.Progress.Done()
-				return nil, fmt.Errorf("training step %d: %w", cp.Step+1, err)
-			}
-			grads := make([][]float32, len(tg.Grads))
-			for i, gname := range tg.Grads {
-				grads[i] = tensor.Values[float32](out[gname])
-			}
-			l, _ := tensor.AsFloat64(out[lossName])
-			if math.IsNaN(l[0]) || math.IsInf(l[0], 0) {
-				src.Close()
-				opts.Progress.Done()
-				return nil, &DivergedError{Loss: l[0], Step: cp.Step + 1}
-			}
-			if _, lr, err = opt.Step(grads); err != nil {
-				src.Close()
-				opts.Progress.Done()
-				return nil, err
-			}
-			lossSum += l[0] * float64(b.N)
-			n += b.N
-			cp.Step++
-			steps++
-			opts.Progress.Add(int64(b.N))
-			if opts.StopAfterSteps > 0 && steps >= opts.StopAfterSteps {
-				src.Close()
-				opts.Progress.Done()
-				return nil, ErrInterrupted
-			}
-		}
-		src.Close()
-		opts.Progress.Done()
-		trainTime += time.Since(t0)
-		samples += n
-		rec := EpochRecord{Epoch: epoch + 1, TrainLoss: lossSum / float64(max(n, 1)), LR: lr}
-		ev, err := evaluate()
-		if err != nil {
-			return nil, err
-		}
-		lastEval = ev
-		metric := math.NaN()
-		if ev != nil {
-			rec.EvalAgreement = ev.Agreement
-			rec.EvalAccuracy = ev.Accuracy
-			metric = score(ev)
-		}
-		rec.Seconds = time.Since(t0).Seconds()
-		cp.History = append(cp.History, rec)
-		cp.Epoch = epoch + 1
-		if !math.IsNaN(metric) && (math.IsNaN(cp.Best) || metric > cp.Best) {
-			cp.Best, cp.BestEpoch, cp.BadEpochs = metric, epoch+1, 0
-			cp.BestParams = cloneWeights(current())
-		} else if !math.IsNaN(metric) {
-			cp.BadEpochs++
-		}
-		if opts.Log != nil {
-			fmt.Fprintln(opts.Log, epochLine(rec, opts.Epochs, n, time.Since(t0)))
-		}
-		if ckpt != "" {
-			cp.Params = cloneWeights(current())
-			cp.Shapes = paramShapes(tg)
-			cp.Optimizer = opt.State()
-			if err := SaveCheckpoint(ckpt, cp); err != nil {
-				return nil, err
-			}
-		}
-		if opts.Patience > 0 && cp.BadEpochs >= opts.Patience {
-			res.StoppedEarly = true
-			res.Notes = append(res.Notes, fmt.Sprintf("stopped after epoch %d: no better evaluation for %d epochs; the weights of epoch %d are kept", epoch+1, opts.Patience, cp.BestEpoch))
-			break
-		}
-	}
-	res.History, res.Steps, res.BestEpoch = cp.History, cp.Step, cp.BestEpoch
-	if trainTime > 0 {
-		res.SamplesPerSec = float64(samples) / trainTime.Seconds()
-	}
-	final := current()
-	if opts.Patience > 0 && cp.BestParams != nil && cp.BestEpoch != cp.Epoch {
-		final, lastEval = cp.BestParams, nil
-	}
-	if res.Model, err = studentModel(final); err != nil {
+	t.trainS = trainS
+	if err := t.train(); err != nil {
 		return nil, err
 	}
-	if opts.Eval != nil {
-		// The last epoch's evaluation describes these weights already.
-		if res.After = lastEval; res.After == nil {
-			if res.After, err = evalStudent(run, res.Model, res.Output, opts); err != nil {
-				return nil, err
-			}
+	return t.finish()
+}
+
+// finish is the last stage: it records the history, keeps the best
+// epoch's weights when early stopping chose them, and validates the
+// student against the teacher (agreement, accuracy, latency).
+func (t *trainer) finish() (*Result, error) {
+	res, cp := t.res, t.cp
+	res.History, res.Steps, res.BestEpoch = cp.History, cp.Step, cp.BestEpoch
+	if t.trainTime > 0 {
+		res.SamplesPerSec = float64(t.samples) / t.trainTime.Seconds()
+	}
+	final, lastEval := t.current(), t.lastEval
+	if t.opts.Patience > 0 && cp.BestParams != nil && cp.BestEpoch != cp.Epoch {
+		final, lastEval = cp.BestParams, nil
+	}
+	var err error
+	if res.Model, err = t.studentModel(final); err != nil {
+		return nil, err
+	}
+	if t.opts.Eval == nil {
+		return res, nil
+	}
+	// The last epoch's evaluation describes these weights already.
+	if res.After = lastEval; res.After == nil {
+		if res.After, err = evalStudent(t.run, res.Model, res.Output, t.opts); err != nil {
+			return nil, err
 		}
-		// Per-sample latency: one sample, which every batch size takes.
-		if one, err := firstSample(opts.Eval); err == nil {
-			if res.Speed, err = eval.CompareSpeedOn(teacher, res.Model, opts.Session, one, opts.LatencyRuns); err != nil {
-				res.Notes = append(res.Notes, "latency not measured: "+err.Error())
-			}
+	}
+	// Per-sample latency: one sample, which every batch size takes.
+	if one, err := firstSample(t.opts.Eval); err == nil {
+		if res.Speed, err = eval.CompareSpeedOn(t.teacher, res.Model, t.opts.Session, one, t.opts.LatencyRuns); err != nil {
+			res.Notes = append(res.Notes, "latency not measured: "+err.Error())
 		}
 	}
 	return res, nil
@@ -431,6 +234,7 @@ func score(e *Eval) float64 {
 	return math.NaN()
 }
 
+// epochLine is the log line of an epoch of n samples that took d.
 func epochLine(r EpochRecord, epochs, n int, d time.Duration) string {
 	s := fmt.Sprintf("epoch %d/%d: loss %.4f, lr %.3g, %.0f samples/s", r.Epoch, epochs, r.TrainLoss, r.LR, float64(n)/d.Seconds())
 	if r.EvalAgreement != nil {
@@ -451,6 +255,7 @@ func paramShapes(tg *TrainGraph) map[string][]int64 {
 	return shapes
 }
 
+// cloneWeights copies w deeply.
 func cloneWeights(w map[string][]float32) map[string][]float32 {
 	out := make(map[string][]float32, len(w))
 	for k, v := range w {

@@ -33,7 +33,7 @@ func StudentFromTeacher(teacher *onnxpb.ModelProto, width float64) (*onnxpb.Mode
 	notes := pr.Notes
 	r, err := prune.PruneChannels(s, prune.ChannelOptions{Sparsity: 1 - width})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--student-from-teacher: %w", err)
+		return nil, nil, nil, fmt.Errorf("building the student from the teacher: %w", err)
 	}
 	// The student is written: it keeps only the shapes its teacher
 	// declared, not those the channel trace recorded.

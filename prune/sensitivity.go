@@ -192,7 +192,7 @@ func chooseSparsities(s *Sensitivity, target float64) (map[string]float64, strin
 	}
 	note := ""
 	if removed < need-1e-9 {
-		note = fmt.Sprintf("--auto: the analysed levels reach only %.1f%% overall, short of the %.1f%% asked", 100*removed/total, 100*target)
+		note = fmt.Sprintf("automatic sparsities: the analysed levels reach only %.1f%% overall, short of the %.1f%% asked", 100*removed/total, 100*target)
 	}
 	for _, l := range ls {
 		if _, ok := out[l.name]; !ok {

@@ -318,7 +318,7 @@ func buildPlan(m *onnxpb.ModelProto, opts PlanOptions, islands map[string]bool) 
 	}
 	for _, name := range opts.ExcludeNodes {
 		if !known[name] {
-			return nil, fmt.Errorf("--exclude-nodes: the model has no node named %q", name)
+			return nil, fmt.Errorf("excluded node %q: the model has no node of that name", name)
 		}
 	}
 	for _, n := range order {

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/eval"
@@ -17,7 +14,6 @@ import (
 	"github.com/infer-ml/infer/pkg/prep"
 	"github.com/infer-ml/infer/pkg/probe"
 	"github.com/infer-ml/infer/pkg/progress"
-	"github.com/infer-ml/infer/pkg/tensor"
 	"github.com/infer-ml/infer/pkg/validate"
 	"github.com/infer-ml/infer/quantize/calib"
 	"github.com/infer-ml/infer/quantize/half"
@@ -184,407 +180,46 @@ func prepare(m *onnxpb.ModelProto, opts Options) (*onnxpb.ModelProto, *prep.Resu
 
 // Quantize quantizes a copy of m and validates it. When a gate is set and
 // cannot be met, it returns the best model found with GateMet false (not an
-// error).
+// error). Its stages, on a job: prepare, plan and calibrate (static),
+// apply, validate, the accuracy-aware search (when a quality gate fails),
+// latency, the latency-aware search (int8) and finish.
 func Quantize(m *onnxpb.ModelProto, opts Options) (*Result, error) {
-	if opts.Progress == nil {
-		opts.Progress = progress.Nop
-	}
-	if opts.Plan.ActivationType == tensor.Undefined {
-		opts.Plan.ActivationType = DefaultActivationType(opts.Session)
-	}
-	float, pr, err := prepare(m, opts)
+	j, err := newJob(m, opts)
 	if err != nil {
 		return nil, err
 	}
-	opts.Plan.Observed = pr.ObservedShapes
-	res := &Result{Float: float, PrepNotes: pr.Notes}
-	res.Provider = validate.ProviderOf(opts.Session)
-	// Static quantization works on the int8 form of the pre-processed
-	// model; plain is the model before that rewrite.
-	plain := float
-	if n := subgraphNodes(float.GetGraph()); n > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d nodes inside If/Loop/Scan subgraphs stay float (only the main graph is quantized)", n))
-	}
-	var plan *Plan
-	var ranges map[string][2]float64
-	// why says why the searches keep a node float (absent: the accuracy
-	// search).
-	why := map[string]string{}
-	var buildWith func(exclude []string) (*onnxpb.ModelProto, error)
-	build := func(exclude []string) (*onnxpb.ModelProto, error) {
-		q, err := buildWith(exclude)
-		if err == nil {
-			// What the shape runs recorded fixes sizes the source leaves
-			// dynamic: the artifact keeps only what its source declared.
-			prep.DropRecordedShapes(q.GetGraph(), pr.RecordedShapes)
-		}
-		return q, err
-	}
-	buildWith = func(exclude []string) (*onnxpb.ModelProto, error) {
-		q := proto.Clone(float).(*onnxpb.ModelProto)
-		switch opts.Mode {
-		case FP16, BF16, Int4:
-			ds, st, notes, err := applyPrecision(float, q, opts, exclude)
-			if err != nil {
-				return nil, err
-			}
-			res.Nodes, res.Apply, res.halfNotes = ds, st, notes
-			return q, nil
-		}
-		if opts.Mode == Dynamic {
-			po := opts.Plan
-			po.KeepFloat = keepFloat(exclude, why)
-			dec, st, err := ApplyDynamic(q, po)
-			if err != nil {
-				return nil, err
-			}
-			res.Nodes, res.Apply = dec, st
-			return q, nil
-		}
-		po := opts.Plan
-		po.KeepFloat = keepFloat(exclude, why)
-		p, err := BuildPlan(q, po)
-		if err != nil {
+	if j.opts.Mode == Static {
+		if err := j.calibrateStatic(); err != nil {
 			return nil, err
-		}
-		if err := calibrateMore(float, p.Calibrate(), res.Stats, ranges, opts); err != nil {
-			return nil, err
-		}
-		st, err := Apply(q, p, ranges)
-		if err != nil {
-			return nil, err
-		}
-		plan = p
-		res.Nodes, res.Apply = p.Nodes, st
-		return q, nil
-	}
-	if opts.Mode == Static {
-		f, p, notes, err := staticForm(float, opts.Plan)
-		if err != nil {
-			return nil, err
-		}
-		float, res.Float = f, f
-		res.PrepNotes = append(res.PrepNotes, notes...)
-		if p.QuantizedNodes() == 0 || !hasWeights(p) {
-			return nil, fmt.Errorf("%w: no node with float weights can be quantized (%s)", ErrNothingToQuantize, firstReasons(p.Nodes))
-		}
-		tensors := p.Calibrate()
-		if !opts.NoLatencySearch && opts.Calibration != nil {
-			// The latency search builds placements with classes of nodes
-			// float, which need ranges the first plan did not (a Conv's
-			// output before the Relu it folded): measure them all in this
-			// one pass rather than a pass per candidate.
-			tensors = searchTensors(float, tensors)
-		}
-		if res.Stats, err = calibrate(float, tensors, opts); err != nil {
-			return nil, err
-		}
-		cr, err := res.Stats.Ranges(opts.Calib)
-		if err != nil {
-			return nil, err
-		}
-		ranges = map[string][2]float64{}
-		for k, v := range cr {
-			ranges[k] = [2]float64{float64(v.Min), float64(v.Max)}
 		}
 	}
-	q, err := build(nil)
-	if err != nil {
+	if err := j.applyFirst(); err != nil {
 		return nil, err
 	}
-	if res.Apply.Weights == 0 {
-		what := "no MatMul or Gemm with constant float weights"
-		switch opts.Mode {
-		case FP16, BF16:
-			what = "no float32 weights to convert"
-			if opts.Mode == BF16 && onCPU(opts.Session) {
-				what = "ONNX Runtime's CPU provider has no bf16 kernels for this model's arithmetic, so every weight stays float32 (use --ep cuda for bf16, or fp16)"
-			}
-		case Int4:
-			what = "no MatMul or Gemm with a constant float weight large enough for 4-bit blocks"
-		}
-		return nil, fmt.Errorf("%w: %s (%s)", ErrNothingToQuantize, what, firstReasons(res.Nodes))
-	}
-	if err := graph.Validate(q); err != nil {
-		return nil, fmt.Errorf("internal error: the quantized model is invalid: %w", err)
-	}
-	ref, err := validate.OpenReference(m, opts.Session, func() (*onnxpb.ModelProto, error) { return float, nil })
+	ref, err := validate.OpenReference(m, j.opts.Session, func() (*onnxpb.ModelProto, error) { return j.float, nil })
 	if err != nil {
 		return nil, err
 	}
 	defer ref.Close()
-	if ref.Upgraded {
-		res.Upgraded = true
-		res.Notes = append(res.Notes, ref.Note)
-	}
-	evaluate := func(q *onnxpb.ModelProto) (*eval.Result, error) {
-		return ref.Compare(q, opts.Session, opts.Eval, "the quantized model")
-	}
-	gate := func(ev *eval.Result) (float64, bool, string) {
-		vs := opts.Gate.Check(ev)
-		return opts.Gate.Score(ev), validate.Met(vs), validate.Summary(vs)
-	}
-	ev, err := evaluate(q)
+	j.setReference(ref)
+	first, err := j.validateFirst()
 	if err != nil {
 		return nil, err
 	}
-	switch opts.Mode {
-	case Static:
-		if res.Layers, err = LayerErrors(float, q, plan.quantizedTensors(float), opts.Eval, opts.Session, layerSamples); err != nil {
-			return nil, err
-		}
-	case FP16, BF16, Int4:
-		if res.Layers, err = LayerErrors(float, q, convertedOutputs(float, res.Nodes), opts.Eval, opts.Session, layerSamples); err != nil {
+	if j.gated && !first.ok && j.opts.Mode != Dynamic {
+		if err := j.searchAccuracy(first); err != nil {
 			return nil, err
 		}
 	}
-	res.Notes = append(res.Notes, res.halfNotes...)
-	gated := opts.Gate.Quality()
-	if err := opts.Gate.Measurable(ev); err != nil {
+	if err := j.measureSpeed(); err != nil {
 		return nil, err
 	}
-	metric, ok, summary := gate(ev)
-	res.GateMet, res.GateSummary = ok, summary
-	var accExcl []string // the nodes the accuracy search keeps float
-	if gated && !ok && opts.Mode != Dynamic {
-		// Keep the most damaging nodes float, worst layer first: one at a
-		// time for the first few (the usual case), then by bisection over
-		// how many of the ranked nodes stay float.
-		var order []LayerError
-		for _, le := range res.Layers {
-			if le.Node != "" && quantizedNode(res.Nodes, le.Node) && !containsLayer(order, le.Node) {
-				order = append(order, le)
-			}
-		}
-		// Quantized nodes whose output the table cannot show (a MatMul
-		// read only by a rescaled Mul writes no float value of its own)
-		// come last, so that the search can reach an all-float model.
-		for _, d := range res.Nodes {
-			if d.Quantized && d.Name != "" && !containsLayer(order, d.Name) {
-				order = append(order, LayerError{Node: d.Name, OpType: d.OpType, SQNR: Finite(math.NaN())})
-			}
-		}
-		names := func(k int) []string {
-			out := make([]string, k)
-			for i := range out {
-				out[i] = order[i].Node
-			}
-			return out
-		}
-		type trial struct {
-			q      *onnxpb.ModelProto
-			ev     *eval.Result
-			metric float64
-			ok     bool
-			sum    string
-		}
-		try := func(k int) (trial, error) {
-			cand, err := build(names(k))
-			if err != nil {
-				return trial{}, err
-			}
-			cev, err := evaluate(cand)
-			if err != nil {
-				return trial{}, err
-			}
-			m, ok, sum := gate(cev)
-			return trial{cand, cev, m, ok, sum}, nil
-		}
-		best, bestK := trial{q, ev, metric, false, summary}, 0
-		found := -1
-		const linear = 4
-		for k := 1; k <= min(linear, len(order)); k++ {
-			tr, err := try(k)
-			if err != nil {
-				return nil, err
-			}
-			res.KeptFloat = append(res.KeptFloat, KeptFloat{Node: order[k-1].Node, OpType: order[k-1].OpType, SQNR: order[k-1].SQNR, Metric: Finite(tr.metric)})
-			if opts.Gate.Better(tr.metric, best.metric) || tr.ok {
-				best, bestK = tr, k
-			}
-			if tr.ok {
-				found = k
-				break
-			}
-		}
-		if found < 0 && len(order) > linear {
-			lo, hi := linear+1, len(order)
-			for lo < hi {
-				mid := (lo + hi) / 2
-				tr, err := try(mid)
-				if err != nil {
-					return nil, err
-				}
-				res.Notes = append(res.Notes, fmt.Sprintf("bisection: %d nodes float → %s", mid, tr.sum))
-				if tr.ok {
-					hi = mid
-				} else {
-					lo = mid + 1
-				}
-			}
-			tr, err := try(lo)
-			if err != nil {
-				return nil, err
-			}
-			if tr.ok || opts.Gate.Better(tr.metric, best.metric) {
-				best, bestK = tr, lo
-				if tr.ok {
-					found = lo
-				}
-			}
-			for k := linear + 1; k <= bestK; k++ {
-				kf := KeptFloat{Node: order[k-1].Node, OpType: order[k-1].OpType, SQNR: order[k-1].SQNR, Metric: Finite(math.NaN())}
-				if k == bestK {
-					kf.Metric = Finite(tr.metric)
-				}
-				res.KeptFloat = append(res.KeptFloat, kf)
-			}
-		}
-		res.KeptFloat = res.KeptFloat[:min(len(res.KeptFloat), bestK)]
-		q, ev = best.q, best.ev
-		accExcl = names(bestK)
-		res.GateMet, res.GateSummary = found >= 0, best.sum
-		// Report the decisions of the model that was kept.
-		if _, err := build(names(bestK)); err != nil {
+	if j.isInt8() && !j.opts.NoLatencySearch {
+		if err := j.searchPlacement(); err != nil {
 			return nil, err
 		}
 	}
-	if res.Speed, err = ref.Speed(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
-		return nil, err
-	}
-	if (opts.Mode == Static || opts.Mode == Dynamic) && !opts.NoLatencySearch {
-		// Latency-aware search: keep float the classes of nodes whose
-		// int8 form does not pay here (even in a model that is faster
-		// overall), then fall back to float when no placement beats it.
-		inputs, err := eval.FirstBatch(opts.Eval)
-		if err != nil {
-			return nil, err
-		}
-		decided := append([]NodeDecision{}, res.Nodes...)
-		keptApply, keptPlan := res.Apply, plan
-		firstSpeed := res.Speed
-		best, excl, rs, err := searchLatency(float, q, decided, accExcl, opts.Session, inputs, res.Provider, why, trialRuns(res.Speed), res.Speed.Faster(), build)
-		if err != nil {
-			return nil, err
-		}
-		res.Regions = rs
-		if best == q {
-			// The trials' builds overwrote the decisions of the model kept.
-			res.Nodes, res.Apply, plan = decided, keptApply, keptPlan
-		}
-		if best != q {
-			cand, err := build(excl)
-			if err != nil {
-				return nil, err
-			}
-			cev, err := evaluate(cand)
-			if err != nil {
-				return nil, err
-			}
-			if _, ok, sum := gate(cev); ok || !res.GateMet {
-				q, ev = cand, cev
-				res.GateSummary = sum
-				if opts.Mode == Static && plan != nil {
-					if res.Layers, err = LayerErrors(float, q, plan.quantizedTensors(float), opts.Eval, opts.Session, layerSamples); err != nil {
-						return nil, err
-					}
-				}
-				if res.Speed, err = ref.Speed(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
-					return nil, err
-				}
-			} else {
-				// Keeping nodes float broke the gate (rare): the model the
-				// accuracy search chose stays, with its decisions.
-				if _, err := build(accExcl); err != nil {
-					return nil, err
-				}
-				res.Notes = append(res.Notes, "the latency search's faster placement failed the gate ("+sum+"); the placement the gate chose was kept")
-				for i := range res.Regions {
-					res.Regions[i].Decision, res.Regions[i].Why = "int8", "accuracy: kept int8 as the gate's placement"
-				}
-			}
-		}
-		noneLeft := true
-		for _, d := range res.Nodes {
-			noneLeft = noneLeft && !d.Quantized
-		}
-		if res.Speed.Slower() || noneLeft {
-			// The fallback is the source itself (same speed by
-			// construction), or its pre-processed form where the source
-			// does not run in ONNX Runtime.
-			fq := graph.CloneSharingInitializers(m)
-			what := "the written model is the original float model"
-			if ref.Upgraded {
-				fq = graph.CloneSharingInitializers(plain)
-				prep.DropRecordedShapes(fq.GetGraph(), pr.RecordedShapes)
-				what = "the written model is the pre-processed float model (the original does not run in ONNX Runtime)"
-			}
-			fev, err := evaluate(fq)
-			if err != nil {
-				return nil, err
-			}
-			reason := fmt.Sprintf("no int8 placement was faster than float on %s (the fastest ran %s)", res.Provider, res.Speed)
-			best := res.Speed
-			if noneLeft {
-				best = firstSpeed
-				reason = fmt.Sprintf("every class of nodes ran faster in float on %s (all int8: %s)", res.Provider, firstSpeed)
-			}
-			if res.Speed, err = ref.Speed(fq, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
-				return nil, err
-			}
-			res.Fallback = &Fallback{Best: best, Reason: reason + ": " + what}
-			q, ev = fq, fev
-			res.Layers, res.KeptFloat, res.Apply = nil, nil, &ApplyStats{}
-			for i := range res.Nodes {
-				if res.Nodes[i].Quantized {
-					res.Nodes[i].Quantized, res.Nodes[i].Reason = false, "float fallback: int8 was slower than float"
-				}
-			}
-			for i := range res.Regions {
-				res.Regions[i].Decision, res.Regions[i].Why = "float", "fallback"
-			}
-			_, res.GateMet, res.GateSummary = gate(ev)
-			res.Notes = append(res.Notes, res.Fallback.Reason)
-		}
-	}
-	res.Model, res.Validation = q, ev
-	res.SetGates(opts.Gate)
-	if note := qualityNote(ev, gated); note != "" {
-		res.Notes = append(res.Notes, note)
-	}
-	if res.SecondShape, err = ref.SecondShape(q, opts.Session, opts.Shapes, opts.Probe, "the quantized model"); err != nil {
-		return nil, err
-	}
-	if (opts.Mode == Static || opts.Mode == Dynamic) && res.Fallback == nil {
-		quantized := map[string]bool{}
-		for _, d := range res.Nodes {
-			quantized[d.Name] = d.Quantized && d.Name != ""
-		}
-		if res.Kernels, err = ORTKernels(q, opts.Session, quantized); err != nil {
-			return nil, fmt.Errorf("read ONNX Runtime's optimized graph: %w", err)
-		}
-		if n := len(res.Kernels.Unfused); n > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("ONNX Runtime runs %d %s in float on dequantized inputs (no int8 kernel for that placement): %s",
-				n, plural(n, "node", "nodes"), strings.Join(res.Kernels.Unfused[:min(n, 5)], ", ")))
-		}
-	}
-	if note := speedNote(res.Speed, opts.Mode, res.Provider); note != "" && res.Fallback == nil {
-		res.Notes = append(res.Notes, note)
-	}
-	return res, nil
-}
-
-// keepFloat maps the nodes the searches keep float to their reason.
-func keepFloat(exclude []string, why map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, n := range exclude {
-		if r := why[n]; r != "" {
-			out[n] = r
-		} else {
-			out[n] = "kept float by the accuracy search (its layer error was among the worst)"
-		}
-	}
-	return out
+	return j.finish()
 }
 
 // farSQNR is the output SQNR below which, without a gate, a result is
@@ -634,24 +269,7 @@ func speedNote(sp *eval.Speed, mode Mode, provider string) string {
 	return ""
 }
 
-func containsLayer(s []LayerError, node string) bool {
-	for _, x := range s {
-		if x.Node == node {
-			return true
-		}
-	}
-	return false
-}
-
-func quantizedNode(ds []NodeDecision, name string) bool {
-	for _, d := range ds {
-		if d.Name == name {
-			return d.Quantized
-		}
-	}
-	return false
-}
-
+// hasWeights reports whether the plan quantizes a weight.
 func hasWeights(p *Plan) bool {
 	for _, m := range p.marks {
 		if m.kind == markWeight {
@@ -661,6 +279,8 @@ func hasWeights(p *Plan) bool {
 	return false
 }
 
+// firstReasons lists up to three distinct reasons why nodes were not
+// quantized, for the nothing-to-quantize error.
 func firstReasons(ds []NodeDecision) string {
 	seen := map[string]bool{}
 	var out []string
@@ -680,6 +300,8 @@ func firstReasons(ds []NodeDecision) string {
 	return fmt.Sprint(out)
 }
 
+// calibrate measures tensors on the calibration data and merges them
+// with the statistics loaded from files (checked against float).
 func calibrate(float *onnxpb.ModelProto, tensors []string, opts Options) (*calib.Stats, error) {
 	stats := opts.CalibrationStats
 	if stats != nil {
@@ -719,135 +341,4 @@ func subgraphNodes(g *onnxpb.GraphProto) int {
 		}
 	}
 	return n
-}
-
-// convertedOutputs lists the float outputs of the converted nodes, for the
-// layer-wise error table of the fp16/bf16/int4 modes (names are kept).
-func convertedOutputs(float *onnxpb.ModelProto, ds []NodeDecision) []string {
-	done := map[string]bool{}
-	for _, d := range ds {
-		if d.Quantized {
-			done[d.Name] = true
-		}
-	}
-	types := valueTypes(float.GetGraph())
-	var out []string
-	for _, n := range float.GetGraph().GetNode() {
-		if !done[n.GetName()] || n.GetName() == "" {
-			continue
-		}
-		for _, o := range n.GetOutput() {
-			if types[o] == tensor.Float32 {
-				out = append(out, o)
-			}
-		}
-	}
-	return out
-}
-
-// halfType reports "fp16" or "bf16" when the main graph stores weights or
-// declares inputs/outputs in a half type.
-func halfType(m *onnxpb.ModelProto) string {
-	name := func(d tensor.DType) string {
-		switch d {
-		case tensor.Float16:
-			return "fp16"
-		case tensor.BFloat16Type:
-			return "bf16"
-		}
-		return ""
-	}
-	g := m.GetGraph()
-	for _, t := range g.GetInitializer() {
-		if n := name(tensor.DType(t.GetDataType())); n != "" {
-			return n
-		}
-	}
-	for _, vs := range [][]*onnxpb.ValueInfoProto{g.GetInput(), g.GetOutput()} {
-		for _, v := range vs {
-			if n := name(tensor.DType(v.GetType().GetTensorType().GetElemType())); n != "" {
-				return n
-			}
-		}
-	}
-	return ""
-}
-
-// applyPrecision converts q (a copy of the pre-processed float model) to
-// fp16/bf16 or int4 weights, keeping exclude float, and returns the
-// per-node decisions.
-func applyPrecision(float, q *onnxpb.ModelProto, opts Options, exclude []string) ([]NodeDecision, *ApplyStats, []string, error) {
-	var ds []NodeDecision
-	switch opts.Mode {
-	case FP16, BF16:
-		ho := opts.Half
-		ho.Type = tensor.Float16
-		if opts.Mode == BF16 {
-			ho.Type = tensor.BFloat16Type
-		}
-		ho.BlockNodes = append(append([]string{}, ho.BlockNodes...), exclude...)
-		crash := map[string]bool{}
-		if onCPU(opts.Session) {
-			// ONNX Runtime's CPU provider has bf16 kernels for data
-			// movement only, and crashes on one float16 pattern; those
-			// stay float32 or the model won't load.
-			ho.BlockOps = append(append([]string{}, ho.BlockOps...), half.CPUBlockOps(q, ho.Type)...)
-			for _, n := range half.CPUBlockNodes(q, ho.Type) {
-				crash[n] = true
-				ho.BlockNodes = append(ho.BlockNodes, n)
-			}
-		}
-		r, err := half.Convert(q, ho)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		blocked := map[string]bool{}
-		for _, b := range r.Blocked {
-			blocked[b] = true
-		}
-		for _, n := range float.GetGraph().GetNode() {
-			d := NodeDecision{Name: n.GetName(), OpType: n.GetOpType(), Quantized: !blocked[n.GetName()]}
-			switch {
-			case d.Quantized:
-			case crash[d.Name]:
-				d.Reason = "kept float32: ONNX Runtime 1.30's CPU provider crashes loading a float16 Transpose (last axis kept) into a MatMul with constant weights"
-			default:
-				d.Reason = "kept float32 (block list, --block-nodes or the accuracy search)"
-			}
-			ds = append(ds, d)
-		}
-		return ds, &ApplyStats{Weights: r.Converted}, r.Notes, nil
-	case Int4:
-		io := opts.Int4
-		io.ExcludeNodes = append(append([]string{}, io.ExcludeNodes...), exclude...)
-		r, err := int4.Quantize(q, io)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		skipped := map[string]string{}
-		for _, sk := range r.Skipped {
-			skipped[sk.Node] = sk.Reason
-		}
-		for _, n := range float.GetGraph().GetNode() {
-			if n.GetOpType() != "MatMul" && n.GetOpType() != "Gemm" {
-				continue
-			}
-			reason, skip := skipped[n.GetName()]
-			ds = append(ds, NodeDecision{Name: n.GetName(), OpType: n.GetOpType(), Quantized: !skip, Reason: reason})
-		}
-		return ds, &ApplyStats{Weights: r.Quantized, WeightBytesIn: r.WeightBytesBefore, WeightBytes: r.WeightBytesAfter}, nil, nil
-	}
-	return nil, nil, nil, fmt.Errorf("mode %q is not a precision conversion", opts.Mode)
-}
-
-// PrecisionDecisions runs an fp16/bf16/int4 conversion on a copy of the
-// pre-processed float model and returns what it would do to each node
-// (for --dry-run).
-func PrecisionDecisions(float *onnxpb.ModelProto, opts Options) ([]NodeDecision, error) {
-	ds, _, _, err := applyPrecision(float, proto.Clone(float).(*onnxpb.ModelProto), opts, nil)
-	return ds, err
-}
-
-func onCPU(so ort.Options) bool {
-	return len(so.Providers) == 0 || so.Providers[0].Name == ort.CPU
 }

@@ -1,10 +1,9 @@
 package testutil
 
 import (
-	"sort"
 	"testing"
-	"time"
 
+	"github.com/infer-ml/infer/internal/timing"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
@@ -26,25 +25,12 @@ func P50(t testing.TB, m *onnxpb.ModelProto, inputs map[string]*tensor.Tensor, r
 		t.Fatal(err)
 	}
 	defer p.Close()
-	for i := 0; i < 5; i++ {
-		if err := p.Run(); err != nil {
-			t.Fatal(err)
-		}
+	ds, err := timing.Runs(p.Run, 5, runs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	lat := make([]float64, runs)
-	for i := range lat {
-		t0 := time.Now()
-		if err := p.Run(); err != nil {
-			t.Fatal(err)
-		}
-		lat[i] = float64(time.Since(t0)) / 1e6
-	}
-	sort.Float64s(lat)
-	return lat[len(lat)/2]
+	return timing.MedianMS(ds)
 }
 
-// Median of v (sorted in place).
-func Median(v []float64) float64 {
-	sort.Float64s(v)
-	return v[len(v)/2]
-}
+// Median of v: timing.Median, the one median every latency figure uses.
+func Median(v []float64) float64 { return timing.Median(v) }

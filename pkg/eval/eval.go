@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/infer-ml/infer/pkg/dataset"
@@ -122,7 +123,7 @@ func (s *OutputStats) compare(r, c *tensor.Tensor, n int, labels []int64) error 
 	if r == nil || c == nil {
 		return fmt.Errorf("output %q missing from a run", s.Name)
 	}
-	if !sameShape(r.Shape(), c.Shape()) {
+	if !slices.Equal(r.Shape(), c.Shape()) {
 		return fmt.Errorf("output %q: reference shape %v, candidate shape %v", s.Name, r.Shape(), c.Shape())
 	}
 	rv, err := tensor.AsFloat64(r)
@@ -149,18 +150,6 @@ func (s *OutputStats) compare(r, c *tensor.Tensor, n int, labels []int64) error 
 		labels = nil
 	}
 	return s.Add(rv, cv, samples, classes, labels)
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func outputNames(ref, cand *ort.Session, want []string) ([]string, error) {

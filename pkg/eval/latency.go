@@ -4,63 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"time"
+	"slices"
 
+	"github.com/infer-ml/infer/internal/timing"
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
-
-// Latency is a quick p50 in milliseconds of m on the first batch of src
-// (5 warm-up runs, then runs timed runs; 0 means 50), for the reports of
-// the optimizing commands. `infer bench` measures properly.
-func Latency(m *onnxpb.ModelProto, so ort.Options, src dataset.Source, runs int) (float64, error) {
-	if err := src.Reset(); err != nil {
-		return 0, err
-	}
-	b, err := src.Next()
-	if errors.Is(err, io.EOF) {
-		return 0, errors.New("no evaluation sample for the latency comparison")
-	}
-	if err != nil {
-		return 0, err
-	}
-	return LatencyOn(m, so, b.Inputs, runs)
-}
-
-// LatencyOn is Latency on the given inputs.
-func LatencyOn(m *onnxpb.ModelProto, so ort.Options, inputs map[string]*tensor.Tensor, runs int) (float64, error) {
-	s, err := ort.NewSessionFromModel(m, so)
-	if err != nil {
-		return 0, err
-	}
-	defer s.Close()
-	p, err := s.Prepare(inputs)
-	if err != nil {
-		return 0, err
-	}
-	defer p.Close()
-	if runs <= 0 {
-		runs = 50
-	}
-	for i := 0; i < 5; i++ {
-		if err := p.Run(); err != nil {
-			return 0, err
-		}
-	}
-	lat := make([]float64, runs)
-	for i := range lat {
-		t0 := time.Now()
-		if err := p.Run(); err != nil {
-			return 0, err
-		}
-		lat[i] = float64(time.Since(t0)) / 1e6
-	}
-	sort.Float64s(lat)
-	return lat[(len(lat)-1)/2], nil
-}
 
 // Speed compares the latency of a candidate with its reference, measured
 // in alternating rounds on the same inputs so that drift (frequency
@@ -102,11 +53,15 @@ func (s *Speed) Verdict() string {
 	return "the same within noise"
 }
 
-// speedRounds is how many alternating rounds CompareSpeed measures.
-const speedRounds = 5
+// speedRounds is how many alternating rounds CompareSpeed measures, after
+// warmupRuns untimed runs of each model.
+const (
+	speedRounds = 5
+	warmupRuns  = 5
+)
 
-// CompareSpeed measures ref and cand on the first batch of src: after 5
-// warm-up runs each, speedRounds rounds alternate runs/speedRounds timed
+// CompareSpeed measures ref and cand on the first batch of src: after
+// warmupRuns warm-up runs each, speedRounds rounds alternate runs/speedRounds timed
 // runs of each model (runs 0 means 50, at least 3 per round).
 func CompareSpeed(ref, cand *onnxpb.ModelProto, so ort.Options, src dataset.Source, runs int) (*Speed, error) {
 	in, err := FirstBatch(src)
@@ -150,38 +105,24 @@ func CompareSpeedOn(ref, cand *onnxpb.ModelProto, so ort.Options, inputs map[str
 			return nil, err
 		}
 		defer p.Close()
-		for range 5 {
-			if err := p.Run(); err != nil {
-				return nil, err
-			}
+		if _, err := timing.Runs(p.Run, warmupRuns, 0); err != nil {
+			return nil, err
 		}
 		preps[i] = p
 	}
 	var p50 [2][]float64
 	ratios := make([]float64, speedRounds)
-	lat := make([]float64, per)
 	for r := range speedRounds {
 		for i, p := range preps {
-			for k := range lat {
-				t0 := time.Now()
-				if err := p.Run(); err != nil {
-					return nil, err
-				}
-				lat[k] = float64(time.Since(t0)) / 1e6
+			ds, err := timing.Runs(p.Run, 0, per)
+			if err != nil {
+				return nil, err
 			}
-			sort.Float64s(lat)
-			p50[i] = append(p50[i], lat[(len(lat)-1)/2])
+			p50[i] = append(p50[i], timing.MedianMS(ds))
 		}
 		ratios[r] = p50[0][r] / p50[1][r]
 	}
-	sp := &Speed{RefP50MS: median(p50[0]), CandP50MS: median(p50[1]), Rounds: speedRounds, Runs: per}
-	sort.Float64s(ratios)
-	sp.Speedup, sp.Low, sp.High = median(ratios), ratios[0], ratios[len(ratios)-1]
+	sp := &Speed{RefP50MS: timing.Median(p50[0]), CandP50MS: timing.Median(p50[1]), Rounds: speedRounds, Runs: per}
+	sp.Speedup, sp.Low, sp.High = timing.Median(ratios), slices.Min(ratios), slices.Max(ratios)
 	return sp, nil
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[(len(s)-1)/2]
 }

@@ -9,7 +9,7 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 )
 
-// Provider names accepted by --ep.
+// Provider names ParseProviders accepts.
 const (
 	CPU      = "cpu"
 	CUDA     = "cuda"
@@ -62,11 +62,12 @@ var shortKeys = map[string]map[string]string{
 	TensorRT: {"device_id": "device_id", "fp16": "trt_fp16_enable", "int8": "trt_int8_enable", "workspace": "trt_max_workspace_size"},
 }
 
-// ParseProviders parses --ep (a comma-separated ordered fallback list such
-// as "tensorrt,cuda,cpu") and --ep-option values ("key=value" applying to
-// every listed provider that knows the key, or "provider.key=value"). It
-// returns an error for an unknown provider, a repeated provider, a malformed
-// option, an option no listed provider takes, or a CPU option.
+// ParseProviders parses a provider list ep (a comma-separated ordered
+// fallback list such as "tensorrt,cuda,cpu") and provider options
+// ("key=value" applying to every listed provider that knows the key, or
+// "provider.key=value"). It returns an error for an unknown provider or a
+// repeated provider, and an *OptionError for a malformed option, an option
+// no listed provider takes, or a CPU option.
 func ParseProviders(ep string, options []string) ([]Provider, error) {
 	if strings.TrimSpace(ep) == "" {
 		ep = CPU
@@ -91,7 +92,7 @@ func ParseProviders(ep string, options []string) ([]Provider, error) {
 	for _, opt := range options {
 		k, v, ok := strings.Cut(opt, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--ep-option %q: want key=value", opt)
+			return nil, &OptionError{Option: opt}
 		}
 		target := ""
 		if p, rest, ok := strings.Cut(k, "."); ok {
@@ -114,10 +115,25 @@ func ParseProviders(ep string, options []string) ([]Provider, error) {
 			applied = true
 		}
 		if !applied {
-			return nil, fmt.Errorf("--ep-option %q applies to no provider in --ep %s", opt, ep)
+			return nil, &OptionError{Option: opt, Providers: ep}
 		}
 	}
 	return ps, nil
+}
+
+// OptionError is a provider option ParseProviders refuses: one that is
+// not key=value, or (Providers set) one that no provider of the list
+// Providers takes.
+type OptionError struct {
+	Option    string
+	Providers string
+}
+
+func (e *OptionError) Error() string {
+	if e.Providers == "" {
+		return fmt.Sprintf("provider option %q: want key=value", e.Option)
+	}
+	return fmt.Sprintf("provider option %q applies to no provider in %s", e.Option, e.Providers)
 }
 
 // ownKey guesses whether k is one of ORT's own keys for provider name, so an
@@ -206,7 +222,7 @@ func oneLine(s string) string {
 	return s
 }
 
-// OptionsFor returns the --ep-option values that apply to the provider list
+// OptionsFor returns the provider options that apply to the provider list
 // ep, for commands that measure several lists with one set of options.
 func OptionsFor(ep string, options []string) []string {
 	var out []string

@@ -42,6 +42,9 @@ type Host struct {
 	Arch string `json:"arch"`
 	CPUs int    `json:"cpus"`
 	Go   string `json:"go"`
+	// CPU is the processor's model name, where a command looked it up
+	// (bench).
+	CPU string `json:"cpu,omitempty"`
 }
 
 // NewHeader fills a header for command, now, on this host.

@@ -3,6 +3,7 @@ package benchcmd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,9 +15,9 @@ import (
 
 	"github.com/infer-ml/infer/bench"
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
-	"github.com/infer-ml/infer/internal/buildinfo"
 	"github.com/infer-ml/infer/pkg/atomicfile"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/report"
 )
 
 // Options of `infer bench`.
@@ -51,6 +52,8 @@ type Options struct {
 	MinThru     string
 	Plot        string
 	NoProgress  bool
+	// CommandLine is the command as given, for the report.
+	CommandLine []string
 }
 
 // NewCmd builds the command; runF replaces the run function in tests.
@@ -63,8 +66,10 @@ func NewCmd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 first-run latency, latency min/mean/stddev/percentiles/max, throughput (runs/s
 and samples/s), peak RSS growth and model size; with several models, speedup
 relative to the first. The table and Markdown show p50/p90/p99, runs/s,
-samples/s and the speedup (fits 100 columns); --wide shows everything,
-as json and csv always do.
+samples/s and the speedup, grouped under a line per provider, batch and
+scenario (fits 100 columns); --wide shows everything, as json and csv
+always do. --format json is the report schema every command shares
+(docs/report.schema.json).
 
 Inputs and output buffers are prepared before timing and only ONNX Runtime's
 Run is timed (monotonic clock); warm-up runs are excluded and no outlier is
@@ -84,6 +89,7 @@ Gates exit with code 3 and list what regressed: --baseline (an earlier
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Models = args
+			opts.CommandLine = cmdutil.CommandLine(c, args)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -146,7 +152,8 @@ func Run(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	rep.Infer = buildinfo.String()
+	rep.SetHeader(report.NewHeader("bench", rep.ORTVersion, opts.CommandLine, optionsEcho(opts, &cfg, gates)))
+	rep.Inputs = inputsOf(cfg.Models)
 	rep.Gates = gates.Describe()
 	regs, unmatched := gates.Check(rep)
 	rep.Regressions = append(rep.Regressions, regs...)
@@ -187,6 +194,74 @@ func Run(opts *Options) error {
 	return nil
 }
 
+// settingFlagError words bench.Config's setting errors with the flags
+// that set them; other errors pass unchanged.
+func settingFlagError(err error) error {
+	var re *bench.RateError
+	switch {
+	case errors.As(err, &re):
+		return fmt.Errorf("--rate %g: %s", re.Rate, bench.RateLimits)
+	case errors.Is(err, bench.ErrLatencyConcurrency):
+		return errors.New("the latency scenario runs one stream; use --scenario throughput or server with --concurrency")
+	case errors.Is(err, bench.ErrNoRate):
+		return errors.New("the server scenario needs --rate (requests per second)")
+	case errors.Is(err, bench.ErrRateNotServer):
+		return errors.New("--rate applies to the server scenario only")
+	}
+	return err
+}
+
+// optionsEcho is the report's options: the settings used, defaults
+// included, under the flag names without dashes, and the gates set.
+func optionsEcho(opts *Options, cfg *bench.Config, gates bench.Gates) map[string]any {
+	e := map[string]any{
+		"ep": cfg.Providers, "scenario": string(cfg.Scenario), "concurrency": cfg.Concurrency,
+		"warmup": opts.Warmup, "data": cfg.Data, "seed": cfg.Seed, "graph_opt": opts.GraphOpt, "percentiles": cfg.Percentiles,
+	}
+	if cfg.Iterations > 0 {
+		e["iterations"] = cfg.Iterations
+	} else {
+		e["duration"] = cfg.Duration.String()
+	}
+	if cfg.Scenario == bench.Server {
+		e["rate"] = cfg.Rate
+	}
+	for k, v := range map[string][]string{"ep_option": opts.EPOptions, "shape": opts.Shapes, "input_value": opts.Values} {
+		if len(v) > 0 {
+			e[k] = v
+		}
+	}
+	if len(cfg.Batches) > 0 {
+		e["batch"] = cfg.Batches
+	}
+	if opts.Threads != "" {
+		e["threads"] = opts.Threads
+	}
+	if gates.Baseline != nil {
+		e["baseline"], e["max_regression"] = opts.Baseline, gates.MaxRegressionPct
+	}
+	if gates.MaxP99MS > 0 {
+		e["max_p99_ms"] = gates.MaxP99MS
+	}
+	if gates.MinThroughput > 0 {
+		e["min_throughput"] = gates.MinThroughput
+	}
+	return e
+}
+
+// inputsOf describes the models measured, each path once.
+func inputsOf(models []bench.Model) []report.File {
+	var files []report.File
+	seen := map[string]bool{}
+	for _, m := range models {
+		if !seen[m.Path] {
+			seen[m.Path] = true
+			files = append(files, report.Loaded("model", m.Path, m.Model))
+		}
+	}
+	return files
+}
+
 func appliesToAny(eps []string, option string) bool {
 	for _, ep := range eps {
 		if len(ort.OptionsFor(ep, []string{option})) > 0 {
@@ -224,14 +299,14 @@ func plan(opts *Options) (bench.Config, bench.Gates, bench.Format, error) {
 	}
 	for _, ep := range eps {
 		if _, err := ort.ParseProviders(ep, ort.OptionsFor(ep, opts.EPOptions)); err != nil {
-			return usage(err)
+			return usage(cmdutil.ProviderFlagError(err))
 		}
 	}
 	// Each option must apply to some --ep; ParseProviders says why not.
 	for _, o := range opts.EPOptions {
 		if !appliesToAny(eps, o) {
 			_, err := ort.ParseProviders(eps[0], []string{o})
-			return usage(fmt.Errorf("%w (no --ep takes it)", err))
+			return usage(fmt.Errorf("%w (no --ep takes it)", cmdutil.ProviderFlagError(err)))
 		}
 	}
 	cfg.ProviderOptions = opts.EPOptions
@@ -311,7 +386,7 @@ func plan(opts *Options) (bench.Config, bench.Gates, bench.Format, error) {
 		}
 	}
 	if err := cfg.Normalize(); err != nil {
-		return usage(err)
+		return usage(settingFlagError(err))
 	}
 	if opts.Plot != "" && !strings.HasSuffix(opts.Plot, ".png") && !strings.HasSuffix(opts.Plot, ".svg") {
 		return usage(fmt.Errorf("--plot %s: the file name must end in .png or .svg", opts.Plot))

@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -119,7 +120,7 @@ var ThreadsFlagUsage = fmt.Sprintf("ONNX Runtime threads: INTRA[,INTER], each fr
 func (r *RuntimeFlags) Options() (ort.Options, error) {
 	ps, err := ort.ParseProviders(r.EP, r.EPOptions)
 	if err != nil {
-		return ort.Options{}, &UsageError{Err: err}
+		return ort.Options{}, &UsageError{Err: ProviderFlagError(err)}
 	}
 	lvl, err := ort.ParseOptLevel(r.OptLevel)
 	if err != nil {
@@ -147,6 +148,19 @@ func (r *RuntimeFlags) Options() (ort.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// ProviderFlagError words ort.ParseProviders' option errors with the
+// flags that set them (--ep-option, --ep); other errors pass unchanged.
+func ProviderFlagError(err error) error {
+	var oe *ort.OptionError
+	switch {
+	case !errors.As(err, &oe):
+		return err
+	case oe.Providers == "":
+		return fmt.Errorf("--ep-option %q: want key=value", oe.Option)
+	}
+	return fmt.Errorf("--ep-option %q applies to no provider in --ep %s", oe.Option, oe.Providers)
 }
 
 // LoadModel loads and validates a model.

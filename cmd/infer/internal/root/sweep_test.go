@@ -291,7 +291,9 @@ func reportSpeedup(t *testing.T, path string) string {
 	}
 	if res, ok := rep["results"].([]any); ok && len(res) > 0 {
 		if r0, ok := res[0].(map[string]any); ok {
-			if p50, ok := r0["p50_ms"].(float64); ok {
+			lat, _ := r0["latency_ms"].(map[string]any)
+			pct, _ := lat["percentiles"].(map[string]any)
+			if p50, ok := pct["p50"].(float64); ok {
 				return fmt.Sprintf("p50 %.3f ms", p50)
 			}
 		}
