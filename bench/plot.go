@@ -3,11 +3,8 @@ package bench
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/stat"
@@ -15,10 +12,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/plotfile"
 )
 
 // Plot sizes: one row of two panels per result.
@@ -39,9 +34,8 @@ const (
 // extension, when no result has finite samples, or when writing fails.
 // Samples that are NaN or infinite are left out.
 func Plot(path string, results []Result) error {
-	ext := strings.ToLower(filepath.Ext(path))
-	if ext != ".png" && ext != ".svg" {
-		return fmt.Errorf("plot %s: unknown image type %q (want .png or .svg)", path, filepath.Ext(path))
+	if err := plotfile.Check(path); err != nil {
+		return err
 	}
 	var rows [][]*plot.Plot
 	for _, r := range results {
@@ -61,33 +55,12 @@ func Plot(path string, results []Result) error {
 		return fmt.Errorf("plot %s: no latency samples to plot", path)
 	}
 
-	height := plotRowHeight * vg.Length(len(rows))
-	var canvas vg.CanvasWriterTo
-	if ext == ".png" {
-		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(plotWidth, height), vgimg.UseBackgroundColor(color.White))}
-	} else {
-		canvas = vgsvg.New(plotWidth, height)
-	}
 	tiles := draw.Tiles{
 		Rows: len(rows), Cols: 2,
 		PadX: vg.Inch / 2, PadY: vg.Inch / 3,
 		PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 4,
 	}
-	dc := draw.New(canvas)
-	cells := plot.Align(rows, tiles, dc)
-	for i, row := range rows {
-		for j, p := range row {
-			p.Draw(cells[i][j])
-		}
-	}
-	write := func(w io.Writer) error {
-		_, err := canvas.WriteTo(w)
-		return err
-	}
-	if err := onnx.WriteAtomic(path, write); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return nil
+	return plotfile.Grid(path, plotWidth, plotRowHeight*vg.Length(len(rows)), rows, tiles)
 }
 
 // finiteSorted returns the finite samples, sorted.

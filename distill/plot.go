@@ -3,20 +3,15 @@ package distill
 import (
 	"fmt"
 	"image/color"
-	"io"
 	"math"
-	"path/filepath"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/plotfile"
 )
 
 // Plot size: one row of panels.
@@ -33,9 +28,8 @@ const (
 // infinite are left out. It returns an error naming path for another
 // extension, for a history without a finite loss, or when writing fails.
 func PlotHistory(path string, history []EpochRecord, teacherAccuracy *float64) error {
-	ext := strings.ToLower(filepath.Ext(path))
-	if ext != ".png" && ext != ".svg" {
-		return fmt.Errorf("plot %s: unknown image type %q (want .png or .svg)", path, filepath.Ext(path))
+	if err := plotfile.Check(path); err != nil {
+		return err
 	}
 	loss := curve(history, func(r EpochRecord) *float64 { return &r.TrainLoss })
 	if len(loss) == 0 {
@@ -53,10 +47,7 @@ func PlotHistory(path string, history []EpochRecord, teacherAccuracy *float64) e
 	if ep != nil {
 		panels = append(panels, ep)
 	}
-	if err := drawPanels(path, ext, panels); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return nil
+	return drawPanels(path, panels)
 }
 
 // curve returns the finite values that value picks from each epoch, with
@@ -158,26 +149,11 @@ func addLine(p *plot.Plot, i int, name string, xy plotter.XYs) error {
 	return nil
 }
 
-// drawPanels draws panels side by side and writes the image (ext .png or
-// .svg) to path atomically.
-func drawPanels(path, ext string, panels []*plot.Plot) error {
-	w := plotPanelWidth * vg.Length(len(panels))
-	var canvas vg.CanvasWriterTo
-	if ext == ".png" {
-		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, plotHeight), vgimg.UseBackgroundColor(color.White))}
-	} else {
-		canvas = vgsvg.New(w, plotHeight)
-	}
+// drawPanels draws panels side by side and writes the image to path.
+func drawPanels(path string, panels []*plot.Plot) error {
 	tiles := draw.Tiles{
 		Rows: 1, Cols: len(panels),
 		PadX: vg.Inch / 2, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 4,
 	}
-	cells := plot.Align([][]*plot.Plot{panels}, tiles, draw.New(canvas))
-	for j, p := range panels {
-		p.Draw(cells[0][j])
-	}
-	return onnx.WriteAtomic(path, func(wr io.Writer) error {
-		_, err := canvas.WriteTo(wr)
-		return err
-	})
+	return plotfile.Grid(path, plotPanelWidth*vg.Length(len(panels)), plotHeight, [][]*plot.Plot{panels}, tiles)
 }

@@ -3,28 +3,21 @@ package prune
 import (
 	"fmt"
 	"image/color"
-	"io"
-	"path/filepath"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/plotfile"
 )
 
 // PlotSensitivity draws one line per layer — the analysis metric (accuracy,
 // else agreement, else SQNR) against sparsity — to path, PNG or SVG by its
 // extension, written atomically.
 func PlotSensitivity(path string, s *Sensitivity) error {
-	ext := strings.ToLower(filepath.Ext(path))
-	if ext != ".png" && ext != ".svg" {
-		return fmt.Errorf("plot %s: unknown image type %q (want .png or .svg)", path, filepath.Ext(path))
+	if err := plotfile.Check(path); err != nil {
+		return err
 	}
 	if s == nil || len(s.Layers) == 0 {
 		return fmt.Errorf("plot %s: no sensitivity measurements", path)
@@ -89,19 +82,5 @@ func PlotSensitivity(path string, s *Sensitivity) error {
 	p.Legend.Top = false
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
-	w, h := 8*vg.Inch, 5*vg.Inch
-	var canvas vg.CanvasWriterTo
-	if ext == ".png" {
-		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseBackgroundColor(color.White))}
-	} else {
-		canvas = vgsvg.New(w, h)
-	}
-	p.Draw(draw.New(canvas))
-	if err := onnx.WriteAtomic(path, func(wr io.Writer) error {
-		_, err := canvas.WriteTo(wr)
-		return err
-	}); err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return nil
+	return plotfile.Write(path, 8*vg.Inch, 5*vg.Inch, p.Draw)
 }

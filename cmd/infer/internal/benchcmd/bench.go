@@ -17,6 +17,7 @@ import (
 	"github.com/infer-ml/infer/cmd/infer/internal/cmdutil"
 	"github.com/infer-ml/infer/pkg/atomicfile"
 	"github.com/infer-ml/infer/pkg/ort"
+	"github.com/infer-ml/infer/pkg/plotfile"
 	"github.com/infer-ml/infer/pkg/report"
 )
 
@@ -388,7 +389,7 @@ func plan(opts *Options) (bench.Config, bench.Gates, bench.Format, error) {
 	if err := cfg.Normalize(); err != nil {
 		return usage(settingFlagError(err))
 	}
-	if opts.Plot != "" && !strings.HasSuffix(opts.Plot, ".png") && !strings.HasSuffix(opts.Plot, ".svg") {
+	if opts.Plot != "" && !plotfile.Supported(opts.Plot) {
 		return usage(fmt.Errorf("--plot %s: the file name must end in .png or .svg", opts.Plot))
 	}
 	return cfg, gates, format, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/plotfile"
 	"github.com/infer-ml/infer/pkg/report"
 	"github.com/infer-ml/infer/pkg/validate"
 )
@@ -212,7 +213,7 @@ func planTraining(o *Options) (distill.Options, error) {
 		return do, cmdutil.Usagef("--resume needs --checkpoint-dir")
 	case changed("momentum") && o.Optimizer != "sgd":
 		return do, cmdutil.Usagef("--momentum applies to --optimizer sgd")
-	case o.Plot != "" && !isImage(o.Plot):
+	case o.Plot != "" && !plotfile.Supported(o.Plot):
 		return do, cmdutil.Usagef("--plot %s: want a .png or .svg file", o.Plot)
 	}
 	if _, err := dataset.ParseShapes(o.Shapes); err != nil {
@@ -398,12 +399,6 @@ func worded(err error) error {
 		return cmdutil.Usagef("--resume needs --checkpoint-dir")
 	}
 	return cmdutil.Worded(err)
-}
-
-// isImage reports whether path names a plot format: .png or .svg, any case.
-func isImage(path string) bool {
-	ext := strings.ToLower(filepath.Ext(path))
-	return ext == ".png" || ext == ".svg"
 }
 
 // writePlot draws the run's learning curve to path, when given.

@@ -19,6 +19,7 @@ import (
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/plotfile"
 	"github.com/infer-ml/infer/pkg/report"
 	"github.com/infer-ml/infer/prune"
 )
@@ -217,7 +218,7 @@ func plan(o *Options) (prune.Options, error) {
 		return po, cmdutil.Usagef("--plot draws the sensitivity analysis: add --analyze or --auto")
 	}
 	if o.Plot != "" {
-		if ext := strings.ToLower(filepath.Ext(o.Plot)); ext != ".png" && ext != ".svg" {
+		if !plotfile.Supported(o.Plot) {
 			return po, cmdutil.Usagef("--plot %s: want a .png or .svg file", o.Plot)
 		}
 	}
