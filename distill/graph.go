@@ -10,6 +10,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/prep"
 	"github.com/infer-ml/infer/pkg/tensor"
+	"google.golang.org/protobuf/proto"
 )
 
 // Loss kinds.
@@ -106,6 +107,7 @@ func BuildTrainGraph(prepared *onnxpb.ModelProto, output string, loss LossConfig
 	if _, err := foldBatchNormsForTraining(g, nm); err != nil {
 		return nil, err
 	}
+	poolBeforeRelu(g, nm, hintValues(loss))
 	lossNodes := len(g.Node) // the loss's nodes follow
 	outType := g.Output[slices.IndexFunc(g.Output, func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == output })]
 	dynShape := outType.GetType().GetTensorType().GetShape()
@@ -234,6 +236,56 @@ func BuildTrainGraph(prepared *onnxpb.ModelProto, output string, loss LossConfig
 	}
 	tg.Model = m
 	return tg, nil
+}
+
+// poolBeforeRelu rewrites each Relu → MaxPool pair of g whose Relu feeds
+// only the MaxPool (and is no graph output, nor in keep) into MaxPool →
+// Relu. The function is the same (max commutes with Relu, and the
+// gradient still reaches each window's first maximum where that maximum
+// is positive, and nothing where it is not), but the Relu and its
+// gradient run on the pooled, k² times smaller tensor instead of the
+// full-size one.
+func poolBeforeRelu(g *onnxpb.GraphProto, nm *graph.Namer, keep map[string]bool) {
+	idx := graph.NewIndex(g)
+	vi := map[string]*onnxpb.ValueInfoProto{}
+	for _, v := range g.ValueInfo {
+		vi[v.GetName()] = v
+	}
+	for i, relu := range g.Node {
+		if relu.GetOpType() != "Relu" || relu.GetDomain() != "" || len(relu.Output) != 1 {
+			continue
+		}
+		mid := relu.Output[0]
+		uses := idx.Consumers(mid)
+		if keep[mid] || idx.IsOutput(mid) || len(uses) != 1 || uses[0].Input != 0 {
+			continue
+		}
+		pool := uses[0].Node
+		if pool.GetOpType() != "MaxPool" || pool.GetDomain() != "" || len(pool.Output) != 1 || vi[pool.Output[0]] == nil {
+			continue
+		}
+		j := idx.Position(pool)
+		pooled := proto.Clone(vi[pool.Output[0]]).(*onnxpb.ValueInfoProto)
+		pooled.Name = nm.Name(mid + "_pooled")
+		g.ValueInfo = append(g.ValueInfo, pooled)
+		vi[pooled.Name] = pooled
+		pool.Input[0], relu.Input[0] = relu.Input[0], pooled.Name
+		relu.Output[0], pool.Output[0] = pool.Output[0], pooled.Name
+		// The nodes between read neither value: the MaxPool moves up to
+		// the Relu's place, the Relu down to the MaxPool's.
+		g.Node[i], g.Node[j] = pool, relu
+		delete(vi, mid)
+	}
+	g.ValueInfo = slices.DeleteFunc(g.ValueInfo, func(v *onnxpb.ValueInfoProto) bool { return vi[v.GetName()] == nil })
+}
+
+// hintValues is the set of student activations the loss's hints read.
+func hintValues(loss LossConfig) map[string]bool {
+	keep := map[string]bool{}
+	for _, h := range loss.Hints {
+		keep[h.Value] = true
+	}
+	return keep
 }
 
 // hintInput and hintScale name the training graph's inputs for hint k:
