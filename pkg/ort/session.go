@@ -3,6 +3,7 @@ package ort
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/infer-ml/infer/pkg/onnx"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -196,7 +198,14 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed
 		return nil, err
 	}
 	if raw == nil && path == "" {
-		if raw, err = proto.Marshal(m); err != nil {
+		if weightBytes(m) >= spillBytes {
+			dir, err := spill(m)
+			if err != nil {
+				return nil, err
+			}
+			defer os.RemoveAll(dir)
+			path = filepath.Join(dir, spillName)
+		} else if raw, err = proto.Marshal(m); err != nil {
 			return nil, fmt.Errorf("serialize model: %w", err)
 		}
 	}
@@ -204,6 +213,40 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed
 		return nil, err
 	}
 	return s, nil
+}
+
+// spillBytes is the size of weights above which an in-memory model reaches
+// ONNX Runtime through a temporary file with external data rather than
+// marshalled bytes: the bytes would be one more copy of the weights, and
+// ONNX Runtime would parse them into another before its own, so a 512 MiB
+// model cost about 3× its size while its session started; from a file,
+// ONNX Runtime reads the weights straight into its buffers.
+var spillBytes int64 = 256 << 20
+
+const spillName = "model.onnx"
+
+// spill writes m with its weights as external data to a new temporary
+// folder (under $TMPDIR) and returns the folder, which the caller removes
+// once the session has started.
+func spill(m *onnxpb.ModelProto) (string, error) {
+	dir, err := os.MkdirTemp("", "infer-session-*")
+	if err != nil {
+		return "", fmt.Errorf("temporary folder for the model: %w", err)
+	}
+	if _, err := onnx.Save(m, filepath.Join(dir, spillName), onnx.SaveOptions{ExternalThreshold: 1 << 10}); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("writing the model for ONNX Runtime to %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// weightBytes is the size of the main graph's inline weights.
+func weightBytes(m *onnxpb.ModelProto) int64 {
+	var n int64
+	for _, t := range m.GetGraph().GetInitializer() {
+		n += int64(len(t.GetRawData()))
+	}
+	return n
 }
 
 // setOutputs records the outputs Run returns, as the model declares them
