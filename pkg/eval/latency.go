@@ -28,6 +28,19 @@ type Speed struct {
 	High    float64 `json:"speedup_high"`
 	Rounds  int     `json:"rounds"`
 	Runs    int     `json:"runs_per_round"`
+	// Same is set when the candidate is the reference model itself (a
+	// float fallback): nothing was timed against it.
+	Same bool `json:"same_model,omitempty"`
+}
+
+// SameModel is the comparison of a model with itself, at the reference
+// p50 of an earlier measurement (nil gives zeros): speedup 1, no rounds.
+func SameModel(earlier *Speed) *Speed {
+	s := &Speed{Speedup: 1, Low: 1, High: 1, Same: true}
+	if earlier != nil {
+		s.RefP50MS, s.CandP50MS = earlier.RefP50MS, earlier.RefP50MS
+	}
+	return s
 }
 
 // Slower reports whether the candidate was slower in every round: a
@@ -39,12 +52,17 @@ func (s *Speed) Faster() bool { return s.Rounds > 0 && s.Low > 1 }
 
 // String reads "1.84× (1.79–1.90 over 5 rounds)".
 func (s *Speed) String() string {
+	if s.Same {
+		return "1.00× (the same model, not timed)"
+	}
 	return fmt.Sprintf("%.2f× (%.2f–%.2f over %d rounds)", s.Speedup, s.Low, s.High, s.Rounds)
 }
 
 // Verdict is "faster", "slower" or "the same within noise".
 func (s *Speed) Verdict() string {
 	switch {
+	case s.Same:
+		return "the same model"
 	case s.Faster():
 		return "faster"
 	case s.Slower():
