@@ -295,10 +295,7 @@ func fingerprint(teacher, student *onnxpb.ModelProto, opts Options) (string, err
 // node that held the weight.
 func withWeights(student *onnxpb.ModelProto, tg *TrainGraph, weights map[string][]float32) (*onnxpb.ModelProto, error) {
 	m := graph.CloneSharingInitializers(student)
-	shapes := map[string][]int64{}
-	for i, p := range tg.Params {
-		shapes[p] = tg.Shapes[i]
-	}
+	shapes := paramShapes(tg)
 	done := map[string]bool{}
 	mk := func(name string) (*onnxpb.TensorProto, error) {
 		return tensor.ToProto(tensor.MustNew(shapes[name], slices.Clone(weights[name])), name)

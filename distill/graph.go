@@ -252,7 +252,7 @@ func poolBeforeRelu(g *onnxpb.GraphProto, nm *graph.Namer, keep map[string]bool)
 		vi[v.GetName()] = v
 	}
 	for i, relu := range g.Node {
-		if relu.GetOpType() != "Relu" || relu.GetDomain() != "" || len(relu.Output) != 1 {
+		if relu.GetOpType() != "Relu" || !graph.IsDefaultDomain(relu.GetDomain()) || len(relu.Output) != 1 {
 			continue
 		}
 		mid := relu.Output[0]
@@ -261,7 +261,7 @@ func poolBeforeRelu(g *onnxpb.GraphProto, nm *graph.Namer, keep map[string]bool)
 			continue
 		}
 		pool := uses[0].Node
-		if pool.GetOpType() != "MaxPool" || pool.GetDomain() != "" || len(pool.Output) != 1 || vi[pool.Output[0]] == nil {
+		if pool.GetOpType() != "MaxPool" || !graph.IsDefaultDomain(pool.GetDomain()) || len(pool.Output) != 1 || vi[pool.Output[0]] == nil {
 			continue
 		}
 		j := idx.Position(pool)

@@ -128,12 +128,14 @@ func (t *trainer) bindParams(prepared *onnxpb.ModelProto) error {
 // checkpoint's weights, optimizer state and history after checking that
 // it was written for the same teacher, student and options.
 func (t *trainer) restore() error {
-	fp, err := fingerprint(t.teacher, t.student, t.opts)
-	if err != nil {
-		return err
-	}
-	t.cp = &Checkpoint{Version: 1, Fingerprint: fp, Best: math.NaN(), BestEpoch: -1}
+	t.cp = &Checkpoint{Version: 1, Best: math.NaN(), BestEpoch: -1}
 	if t.opts.CheckpointDir != "" {
+		// Only checkpoints use the fingerprint: it serialises both models.
+		fp, err := fingerprint(t.teacher, t.student, t.opts)
+		if err != nil {
+			return err
+		}
+		t.cp.Fingerprint = fp
 		if err := os.MkdirAll(t.opts.CheckpointDir, 0o755); err != nil {
 			return fmt.Errorf("checkpoint directory: %w", err)
 		}
@@ -149,7 +151,7 @@ func (t *trainer) restore() error {
 	if err != nil {
 		return err
 	}
-	if c.Fingerprint != fp {
+	if c.Fingerprint != t.cp.Fingerprint {
 		return &CheckpointMismatchError{Path: t.ckpt}
 	}
 	if err := c.Validate(paramShapes(t.tg)); err != nil {

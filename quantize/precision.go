@@ -8,6 +8,7 @@ import (
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/ort"
 	"github.com/infer-ml/infer/pkg/tensor"
+	"github.com/infer-ml/infer/pkg/validate"
 	"github.com/infer-ml/infer/quantize/half"
 	"github.com/infer-ml/infer/quantize/int4"
 )
@@ -155,5 +156,5 @@ func PrecisionDecisions(float *onnxpb.ModelProto, opts Options) ([]NodeDecision,
 
 // onCPU reports whether the session runs on ONNX Runtime's CPU provider.
 func onCPU(so ort.Options) bool {
-	return len(so.Providers) == 0 || so.Providers[0].Name == ort.CPU
+	return validate.ProviderOf(so) == ort.CPU
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -86,8 +85,9 @@ Patterns:
 
 Every pruned model is loaded in ONNX Runtime and compared with the original
 on --data (random inputs when none: agreement and SQNR only). With
---max-accuracy-drop the top-1 drop (or, without labels, the disagreement
-with the original) is a gate: exit 3, with the model and report written.
+--max-accuracy-drop the top-1 drop is a gate (it needs labels: without
+them it is a usage error; use --min-agreement or --min-sqnr): exit 3, with
+the model and report written.
 
 --analyze prunes each layer on its own at several sparsities and reports
 the accuracy of each (table, JSON, --plot). --auto then picks per-layer
@@ -415,7 +415,7 @@ func finetuneHint(opts *Options, po prune.Options, res *prune.Result) string {
 func optionsEcho(o *Options, po prune.Options) map[string]any {
 	e := map[string]any{
 		"pattern": po.Pattern.String(), "sparsity": po.Sparsity, "scope": o.Scope,
-		"ep": o.Runtime.EP, "go": runtime.Version(), "keep_first_last": o.KeepFirstLast,
+		"ep": o.Runtime.EP, "keep_first_last": o.KeepFirstLast,
 	}
 	if po.Pattern.Kind == "channel" {
 		e["norm"] = string(po.Norm)
