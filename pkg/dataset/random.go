@@ -106,6 +106,13 @@ func (r *randomSource) Next() (*Batch, error) {
 	samples := r.order[r.emitted : r.emitted+k]
 	b := &Batch{Inputs: map[string]*tensor.Tensor{}, Index: r.emitted, N: k}
 	for i, s := range r.specs {
+		if r.emitted == 0 {
+			// The first batch is the largest: check memory once, not on
+			// every batch (each check reads /proc and the cgroup).
+			if err := fitsMemory(s.DType, r.shapeOf(i, s, k)); err != nil {
+				return nil, fmt.Errorf("random data: model input %q: %w", s.Name, err)
+			}
+		}
 		t, err := r.generate(i, s, samples)
 		if err != nil {
 			return nil, fmt.Errorf("random data: model input %q: %w", s.Name, err)
@@ -116,15 +123,18 @@ func (r *randomSource) Next() (*Batch, error) {
 	return b, nil
 }
 
+// shapeOf is input's shape in a batch of k samples.
+func (r *randomSource) shapeOf(input int, s InputSpec, k int) []int64 {
+	shape := slices.Clone(r.shapes[s.Name])
+	if axis := r.plan.layout.Axis[input]; axis >= 0 {
+		shape[axis] = int64(k)
+	}
+	return shape
+}
+
 func (r *randomSource) generate(input int, s InputSpec, samples []int) (*tensor.Tensor, error) {
 	axis := r.plan.layout.Axis[input]
-	shape := slices.Clone(r.shapes[s.Name])
-	if axis >= 0 {
-		shape[axis] = int64(len(samples))
-	}
-	if err := fitsMemory(s.DType, shape); err != nil {
-		return nil, err
-	}
+	shape := r.shapeOf(input, s, len(samples))
 	if v, ok := r.opts.Values[s.Name]; ok {
 		return Constant(s.DType, shape, v)
 	}
