@@ -33,7 +33,7 @@ const (
 // file or the whole new one. It returns an error naming path for another
 // extension, when no result has finite samples, or when writing fails.
 // Samples that are NaN or infinite are left out.
-func Plot(path string, results []Result) error {
+func Plot(path string, results []Result, replace bool) error {
 	if err := plotfile.Check(path); err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func Plot(path string, results []Result) error {
 		PadX: vg.Inch / 2, PadY: vg.Inch / 3,
 		PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 4,
 	}
-	return plotfile.Grid(path, plotWidth, plotRowHeight*vg.Length(len(rows)), rows, tiles)
+	return plotfile.Grid(path, replace, plotWidth, plotRowHeight*vg.Length(len(rows)), rows, tiles)
 }
 
 // finiteSorted returns the finite samples, sorted.

@@ -31,7 +31,7 @@ func plotResults() []Result {
 
 func TestPlotPNG(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latency.PNG")
-	if err := Plot(path, plotResults()); err != nil {
+	if err := Plot(path, plotResults(), false); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
@@ -61,7 +61,7 @@ func TestPlotSVG(t *testing.T) {
 	// non-finite samples dropped.
 	rs := append(plotResults(), Result{Model: "flat.onnx", ProviderRan: "cuda", Batch: 1, Scenario: Latency,
 		Samples: []float64{3, 3, 3, math.NaN(), math.Inf(1)}})
-	if err := Plot(path, rs); err != nil {
+	if err := Plot(path, rs, false); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
@@ -86,7 +86,7 @@ func TestPlotErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"plot.pdf", "plot", "plot.png.txt"} {
 		path := filepath.Join(dir, name)
-		err := Plot(path, plotResults())
+		err := Plot(path, plotResults(), false)
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("Plot(%s): error %v, want one naming the path", path, err)
 		}
@@ -95,11 +95,11 @@ func TestPlotErrors(t *testing.T) {
 		}
 	}
 	noSamples := filepath.Join(dir, "none.png")
-	if err := Plot(noSamples, []Result{{Model: "a.onnx"}}); err == nil || !strings.Contains(err.Error(), "no latency samples") {
+	if err := Plot(noSamples, []Result{{Model: "a.onnx"}}, false); err == nil || !strings.Contains(err.Error(), "no latency samples") {
 		t.Errorf("Plot without samples: error %v", err)
 	}
 	missingDir := filepath.Join(dir, "no", "such", "dir", "p.svg")
-	if err := Plot(missingDir, plotResults()); err == nil || !strings.Contains(err.Error(), missingDir) {
+	if err := Plot(missingDir, plotResults(), false); err == nil || !strings.Contains(err.Error(), missingDir) {
 		t.Errorf("Plot into a missing folder: error %v, want one naming the path", err)
 	}
 }

@@ -27,7 +27,7 @@ const (
 // its extension (any case), written atomically. Values that are NaN or
 // infinite are left out. It returns an error naming path for another
 // extension, for a history without a finite loss, or when writing fails.
-func PlotHistory(path string, history []EpochRecord, teacherAccuracy *float64) error {
+func PlotHistory(path string, history []EpochRecord, teacherAccuracy *float64, replace bool) error {
 	if err := plotfile.Check(path); err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func PlotHistory(path string, history []EpochRecord, teacherAccuracy *float64) e
 	if ep != nil {
 		panels = append(panels, ep)
 	}
-	return drawPanels(path, panels)
+	return drawPanels(path, panels, replace)
 }
 
 // curve returns the finite values that value picks from each epoch, with
@@ -150,10 +150,10 @@ func addLine(p *plot.Plot, i int, name string, xy plotter.XYs) error {
 }
 
 // drawPanels draws panels side by side and writes the image to path.
-func drawPanels(path string, panels []*plot.Plot) error {
+func drawPanels(path string, panels []*plot.Plot, replace bool) error {
 	tiles := draw.Tiles{
 		Rows: 1, Cols: len(panels),
 		PadX: vg.Inch / 2, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 4,
 	}
-	return plotfile.Grid(path, plotPanelWidth*vg.Length(len(panels)), plotHeight, [][]*plot.Plot{panels}, tiles)
+	return plotfile.Grid(path, replace, plotPanelWidth*vg.Length(len(panels)), plotHeight, [][]*plot.Plot{panels}, tiles)
 }

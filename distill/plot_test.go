@@ -33,7 +33,7 @@ func TestPlotHistoryPNG(t *testing.T) {
 	teacher := 99.1
 	width := func(name string, h []EpochRecord) int {
 		p := filepath.Join(dir, name)
-		if err := PlotHistory(p, h, &teacher); err != nil {
+		if err := PlotHistory(p, h, &teacher, false); err != nil {
 			t.Fatal(err)
 		}
 		f, err := os.Open(p)
@@ -63,7 +63,7 @@ func TestPlotHistorySVG(t *testing.T) {
 	dir := t.TempDir()
 	teacher := 99.1
 	p := filepath.Join(dir, "curve.svg")
-	if err := PlotHistory(p, history(4, true), &teacher); err != nil {
+	if err := PlotHistory(p, history(4, true), &teacher, false); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(p)
@@ -75,7 +75,7 @@ func TestPlotHistorySVG(t *testing.T) {
 			t.Errorf("svg lacks %q", want)
 		}
 	}
-	if err := PlotHistory(p, history(4, false), nil); err != nil {
+	if err := PlotHistory(p, history(4, false), nil, true); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(p)
@@ -102,7 +102,7 @@ func TestPlotHistoryErrors(t *testing.T) {
 		{"nan.svg", nan, "no epoch with a finite training loss"},
 	} {
 		p := filepath.Join(dir, c.name)
-		err := PlotHistory(p, c.h, nil)
+		err := PlotHistory(p, c.h, nil, false)
 		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v; want %q", c.name, err, c.want)
 		}

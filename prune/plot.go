@@ -15,7 +15,7 @@ import (
 // PlotSensitivity draws one line per layer — the analysis metric (accuracy,
 // else agreement, else SQNR) against sparsity — to path, PNG or SVG by its
 // extension, written atomically.
-func PlotSensitivity(path string, s *Sensitivity) error {
+func PlotSensitivity(path string, s *Sensitivity, replace bool) error {
 	if err := plotfile.Check(path); err != nil {
 		return err
 	}
@@ -82,5 +82,5 @@ func PlotSensitivity(path string, s *Sensitivity) error {
 	p.Legend.Top = false
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
-	return plotfile.Write(path, 8*vg.Inch, 5*vg.Inch, p.Draw)
+	return plotfile.Write(path, replace, 8*vg.Inch, 5*vg.Inch, p.Draw)
 }

@@ -3,7 +3,6 @@ package onnx
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -165,17 +164,4 @@ func checkTarget(path string, opts SaveOptions) error {
 		return fmt.Errorf("%s %w", path, ErrExists)
 	}
 	return nil
-}
-
-// WriteFileAtomic writes b to path through a synced temporary file in the
-// same folder and a rename, so readers see the old file or the new one,
-// never half of one. It replaces an existing regular file; see
-// atomicfile.WriteFile for links, devices and FIFOs.
-func WriteFileAtomic(path string, b []byte) error {
-	return atomicfile.WriteFile(path, b, true)
-}
-
-// WriteAtomic streams what write produces to path as WriteFileAtomic does.
-func WriteAtomic(path string, write func(io.Writer) error) error {
-	return atomicfile.Write(path, true, write)
 }

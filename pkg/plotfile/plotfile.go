@@ -16,7 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/atomicfile"
 )
 
 // Supported reports whether path names an image type Write can produce:
@@ -35,8 +35,9 @@ func Check(path string) error {
 }
 
 // Write draws an image of w × h with draw (a white background for PNG)
-// and writes it to path atomically, in the format its extension names.
-func Write(path string, w, h vg.Length, paint func(draw.Canvas)) error {
+// and writes it to path atomically, in the format its extension names;
+// an existing file is replaced only with replace (--force).
+func Write(path string, replace bool, w, h vg.Length, paint func(draw.Canvas)) error {
 	if err := Check(path); err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func Write(path string, w, h vg.Length, paint func(draw.Canvas)) error {
 		canvas = vgsvg.New(w, h)
 	}
 	paint(draw.New(canvas))
-	if err := onnx.WriteAtomic(path, func(wr io.Writer) error {
+	if err := atomicfile.Write(path, replace, func(wr io.Writer) error {
 		_, err := canvas.WriteTo(wr)
 		return err
 	}); err != nil {
@@ -58,8 +59,8 @@ func Write(path string, w, h vg.Length, paint func(draw.Canvas)) error {
 
 // Grid draws rows of plots aligned in tiles and writes them to path (see
 // Write).
-func Grid(path string, w, h vg.Length, rows [][]*plot.Plot, tiles draw.Tiles) error {
-	return Write(path, w, h, func(dc draw.Canvas) {
+func Grid(path string, replace bool, w, h vg.Length, rows [][]*plot.Plot, tiles draw.Tiles) error {
+	return Write(path, replace, w, h, func(dc draw.Canvas) {
 		cells := plot.Align(rows, tiles, dc)
 		for i, row := range rows {
 			for j, p := range row {

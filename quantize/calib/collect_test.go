@@ -153,7 +153,7 @@ func TestCollectSaveMergeCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := filepath.Join(dir, []string{"a.json", "b.json"}[i])
-		if err := part.Save(p); err != nil {
+		if err := part.Save(p, false); err != nil {
 			t.Fatal(err)
 		}
 		paths = append(paths, p)

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/atomicfile"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 )
 
@@ -288,7 +288,7 @@ func (s *Stats) CheckModel(m *onnxpb.ModelProto) error {
 // Save writes the statistics to path as JSON, atomically (a temporary file
 // then a rename). It returns an error naming path when the statistics are
 // inconsistent or the file cannot be written.
-func (s *Stats) Save(path string) error {
+func (s *Stats) Save(path string, replace bool) error {
 	if err := s.check(); err != nil {
 		return fmt.Errorf("save calibration file %s: %w", path, err)
 	}
@@ -296,7 +296,7 @@ func (s *Stats) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("save calibration file %s: %w", path, err)
 	}
-	if err := onnx.WriteFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), replace); err != nil {
 		return fmt.Errorf("save calibration file %s: %w", path, err)
 	}
 	return nil

@@ -259,10 +259,10 @@ func TestSaveLoad(t *testing.T) {
 	a := statsOf(t, Config{Method: Percentile}, vals[:5000])
 	b := statsOf(t, Config{Method: Percentile}, vals[5000:])
 	pa, pb := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
-	if err := a.Save(pa); err != nil {
+	if err := a.Save(pa, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Save(pb); err != nil {
+	if err := b.Save(pb, false); err != nil {
 		t.Fatal(err)
 	}
 	la, err := Load(pa)
@@ -286,7 +286,7 @@ func TestSaveLoad(t *testing.T) {
 	}
 
 	b.Fingerprint = "beef"
-	if err := b.Save(pb); err != nil {
+	if err := b.Save(pb, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadAll(pa, pb); err == nil || !strings.Contains(err.Error(), "calibration file "+pb+" was made for another model than "+pa) {

@@ -181,7 +181,7 @@ func Run(opts *Options) error {
 		return err
 	}
 	if opts.Plot != "" {
-		if err := bench.Plot(opts.Plot, rep.Results); err != nil {
+		if err := bench.Plot(opts.Plot, rep.Results, opts.Force); err != nil {
 			return err
 		}
 	}

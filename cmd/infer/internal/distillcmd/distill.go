@@ -376,7 +376,7 @@ func Run(opts *Options) error {
 		o.SetGates(gate)
 	}
 	rep.SetOutcome("teacher", evalSpec, o, res.PrepNotes, append(notes, res.Notes...))
-	if err := writePlot(opts.Plot, res); err != nil {
+	if err := writePlot(opts.Plot, res, opts.Force); err != nil {
 		return err
 	}
 	return cmdutil.WriteArtifact(opts.IO, cmdutil.Artifact{
@@ -402,7 +402,7 @@ func worded(err error) error {
 }
 
 // writePlot draws the run's learning curve to path, when given.
-func writePlot(path string, res *distill.Result) error {
+func writePlot(path string, res *distill.Result, replace bool) error {
 	if path == "" {
 		return nil
 	}
@@ -410,7 +410,7 @@ func writePlot(path string, res *distill.Result) error {
 	if res.After != nil {
 		teacher = res.After.TeacherAccuracy
 	}
-	return distill.PlotHistory(path, res.History, teacher)
+	return distill.PlotHistory(path, res.History, teacher, replace)
 }
 
 // checkpointFile returns the checkpoint file of --checkpoint-dir as an

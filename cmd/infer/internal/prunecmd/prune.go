@@ -366,7 +366,7 @@ func Run(opts *Options) error {
 	rep := &Report{Report: *report.New(report.NewHeader("prune", info.Version, opts.CommandLine, optionsEcho(opts, po)), report.Loaded("model", opts.Model, m)), Prune: res}
 	rep.SetOutcome("original", vf.Data, &res.Outcome, res.PrepNotes, res.Notes)
 	if opts.Plot != "" && res.Sensitivity != nil {
-		if err := prune.PlotSensitivity(opts.Plot, res.Sensitivity); err != nil {
+		if err := prune.PlotSensitivity(opts.Plot, res.Sensitivity, opts.Force); err != nil {
 			return err
 		}
 		rep.Plot = opts.Plot

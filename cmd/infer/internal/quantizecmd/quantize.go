@@ -326,7 +326,7 @@ func Run(opts *Options) error {
 		}
 	}
 	if opts.SaveCalibration != "" && res.Stats != nil {
-		if err := res.Stats.Save(opts.SaveCalibration); err != nil {
+		if err := res.Stats.Save(opts.SaveCalibration, opts.Force); err != nil {
 			return err
 		}
 		rep.Quantize.CalibrationOut = opts.SaveCalibration
