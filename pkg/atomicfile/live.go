@@ -39,6 +39,25 @@ func createTemp(target string) (*os.File, error) {
 	return f, nil
 }
 
+// TempDir creates a scratch folder under $TMPDIR (os.MkdirTemp's pattern)
+// that a signal removes like the temporary files (RemoveLive); remove
+// deletes it and ends that.
+func TempDir(pattern string) (dir string, remove func(), err error) {
+	live.Lock()
+	defer live.Unlock()
+	if live.closed {
+		return "", nil, errInterrupted
+	}
+	if dir, err = os.MkdirTemp("", pattern); err != nil {
+		return "", nil, err
+	}
+	live.files[dir] = true
+	return dir, func() {
+		os.RemoveAll(dir)
+		forget(dir)
+	}, nil
+}
+
 // forget unregisters a temporary file that was published or removed.
 func forget(name string) {
 	live.Lock()
@@ -46,7 +65,8 @@ func forget(name string) {
 	live.Unlock()
 }
 
-// RemoveLive removes every temporary file still being written and returns
+// RemoveLive removes every temporary file (and TempDir folder) still being
+// written and returns
 // how many it removed; later Create calls fail. It is meant for a process
 // about to exit on a signal.
 func RemoveLive() int {
@@ -55,7 +75,7 @@ func RemoveLive() int {
 	live.closed = true
 	n := 0
 	for name := range live.files {
-		if os.Remove(name) == nil {
+		if os.RemoveAll(name) == nil {
 			n++
 		}
 		delete(live.files, name)

@@ -1,17 +1,19 @@
 package ort
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/infer-ml/infer/pkg/onnx"
+	"github.com/infer-ml/infer/pkg/atomicfile"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -199,12 +201,12 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed
 	}
 	if raw == nil && path == "" {
 		if weightBytes(m) >= spillBytes {
-			dir, err := spill(m)
+			p, remove, err := spill(m)
 			if err != nil {
 				return nil, err
 			}
-			defer os.RemoveAll(dir)
-			path = filepath.Join(dir, spillName)
+			defer remove()
+			path = p
 		} else if raw, err = proto.Marshal(m); err != nil {
 			return nil, fmt.Errorf("serialize model: %w", err)
 		}
@@ -225,19 +227,70 @@ var spillBytes int64 = 256 << 20
 
 const spillName = "model.onnx"
 
-// spill writes m with its weights as external data to a new temporary
-// folder (under $TMPDIR) and returns the folder, which the caller removes
-// once the session has started.
-func spill(m *onnxpb.ModelProto) (string, error) {
-	dir, err := os.MkdirTemp("", "infer-session-*")
+// spill writes m with its weights as external data to a new scratch
+// folder (under $TMPDIR, removed on SIGINT/SIGTERM too) and returns the
+// model's path and the function that removes the folder once the session
+// has started. m is not modified: the written model is a copy whose large
+// initializers are shells pointing into the data file.
+func spill(m *onnxpb.ModelProto) (string, func(), error) {
+	dir, remove, err := atomicfile.TempDir("infer-session-*")
 	if err != nil {
-		return "", fmt.Errorf("temporary folder for the model: %w", err)
+		return "", nil, fmt.Errorf("scratch folder for the model: %w", err)
 	}
-	if _, err := onnx.Save(m, filepath.Join(dir, spillName), onnx.SaveOptions{ExternalThreshold: 1 << 10}); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("writing the model for ONNX Runtime to %s: %w", dir, err)
+	path := filepath.Join(dir, spillName)
+	if err := writeSpilled(m, path); err != nil {
+		remove()
+		return "", nil, fmt.Errorf("writing the model for ONNX Runtime to %s: %w", dir, err)
 	}
-	return dir, nil
+	return path, remove, nil
+}
+
+// writeSpilled writes m to path with every initializer of 1 KiB or more
+// in path+".data". Scratch files are not synced: they are read at once and
+// deleted.
+func writeSpilled(m *onnxpb.ModelProto, path string) error {
+	f, err := os.Create(path + ".data")
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	c := shallowCopy(m)
+	g := shallowCopy(m.GetGraph())
+	g.Initializer = slices.Clone(g.Initializer)
+	c.Graph = g
+	var offset int64
+	for i, t := range g.Initializer {
+		raw := t.GetRawData()
+		if len(raw) < 1<<10 {
+			continue
+		}
+		if _, err := w.Write(raw); err != nil {
+			f.Close()
+			return err
+		}
+		e := shallowCopy(t)
+		e.RawData = nil
+		e.DataLocation = onnxpb.TensorProto_EXTERNAL
+		e.ExternalData = []*onnxpb.StringStringEntryProto{
+			{Key: "location", Value: spillName + ".data"},
+			{Key: "offset", Value: strconv.FormatInt(offset, 10)},
+			{Key: "length", Value: strconv.Itoa(len(raw))},
+		}
+		g.Initializer[i] = e
+		offset += int64(len(raw))
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	b, err := proto.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // weightBytes is the size of the main graph's inline weights.
