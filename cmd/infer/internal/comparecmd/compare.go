@@ -135,6 +135,9 @@ func Run(opts *Options) error {
 	r := &Report{Report: *report.New(report.NewHeader("compare", info.Version, opts.CommandLine, echo),
 		report.Loaded("reference", opts.Ref, ref), report.Loaded("candidate", opts.Cand, cand)), Provider: rs.Provider.Name}
 	r.Validation = report.ValidationOf("reference", opts.Data.Data, res)
+	if err := gate.Measurable(res); err != nil {
+		return cmdutil.Worded(err)
+	}
 	r.SetGates(gate.Check(res)...)
 	if opts.JSON {
 		if err := cmdutil.WriteJSON(opts.IO.Out, r); err != nil {

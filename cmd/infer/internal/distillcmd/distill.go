@@ -373,6 +373,9 @@ func Run(opts *Options) error {
 	o := &validate.Outcome{Speed: res.Speed, Provider: validate.ProviderOf(do.Session)}
 	if res.After != nil {
 		o.Validation = res.After.Result
+		if err := gate.Measurable(o.Validation); err != nil {
+			return cmdutil.Worded(err)
+		}
 		o.SetGates(gate)
 	}
 	rep.SetOutcome("teacher", evalSpec, o, res.PrepNotes, append(notes, res.Notes...))

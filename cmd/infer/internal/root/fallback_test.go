@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/infer-ml/infer/internal/testmodels"
+	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
+	"github.com/infer-ml/infer/pkg/tensor"
 )
 
 // When int8 is slower than float everywhere, the original itself is
@@ -32,4 +34,32 @@ func TestFallbackIsTheSameModel(t *testing.T) {
 	if table.code != 0 || !strings.Contains(table.stdout, "the same model") || strings.Contains(table.stdout, "faster)") {
 		t.Fatalf("exit %d\n%s\n%s", table.code, table.stdout, table.stderr)
 	}
+}
+
+// --max-accuracy-drop on labelled data whose model has no class-shaped
+// output (one value per sample) is a usage error in compare and in every
+// command, not a gate failure.
+func TestAccuracyGateNeedsClassShapedOutput(t *testing.T) {
+	dir := t.TempDir()
+	b := testmodels.NewBuilder("sum", 17)
+	x := b.Input("x", tensor.Float32, "N", 4)
+	b.Node("ReduceSum", []string{x, b.InitializerInt64("axes", []int64{1}, []int64{1})}, []string{"y"}, &onnxpb.AttributeProto{Name: "keepdims", Type: onnxpb.AttributeProto_INT, I: 0})
+	b.Output("y", tensor.Float32, "N")
+	model := writeModel(t, dir, "sum", b.Model())
+	data := filepath.Join(dir, "d.npz")
+	w, err := tensor.CreateNPZ(data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add("x", tensor.MustNew([]int64{8, 4}, make([]float32, 32))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add("label", tensor.MustNew([]int64{8}, make([]int64, 8))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := infer(t, "compare", model, model, "--data", data, "--max-accuracy-drop", "1")
+	oneLineError(t, r, 2, "--max-accuracy-drop needs labels")
 }
