@@ -305,7 +305,9 @@ func Run(opts *Options) error {
 	df := opts.Data
 	if df.Data == "" {
 		df.Data = "random"
-		df.Samples = 64
+		if opts.Changed == nil || !opts.Changed("samples") {
+			df.Samples = 64 // more than --data random's 16: the only check
+		}
 		notes = append(notes, "hint: validated on random inputs, which tell agreement with the original but not accuracy: pass --data D (labelled inputs) for top-1 accuracy, and --max-accuracy-drop P to gate on it")
 	}
 	if po.Shapes, po.Probe, err = df.Probe(m, po.Session); err != nil {

@@ -63,3 +63,19 @@ func TestAccuracyGateNeedsClassShapedOutput(t *testing.T) {
 	r := infer(t, "compare", model, model, "--data", data, "--max-accuracy-drop", "1")
 	oneLineError(t, r, 2, "--max-accuracy-drop needs labels")
 }
+
+// prune without --data validates on 64 random samples unless --samples
+// says otherwise (it used to ignore --samples there).
+func TestPruneRandomSamplesHonoured(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want float64
+	}{{nil, 64}, {[]string{"--samples", "8"}, 8}} {
+		args := append([]string{"prune", mnist(t), "-o", filepath.Join(dir, "p.onnx"), "--force", "--json"}, c.args...)
+		rep := readJSON(t, infer(t, args...).stdout)
+		if got := rep["validation"].(map[string]any)["samples"]; got != c.want {
+			t.Errorf("%v: %v samples, want %v", c.args, got, c.want)
+		}
+	}
+}
