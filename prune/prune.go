@@ -217,6 +217,8 @@ func Prune(m *onnxpb.ModelProto, opts Options) (*Result, error) {
 	if unitsErr != nil {
 		return nil, unitsErr
 	}
+	res.Provider = ref.Provider() // the one that started, not the first asked for
+	res.Notes = append(res.Notes, ref.ProviderNotes()...)
 	if ref.Upgraded {
 		res.Upgraded = true
 		res.Notes = append(res.Notes, ref.Note)
@@ -281,18 +283,22 @@ func Revalidate(m, q *onnxpb.ModelProto, res *Result, opts Options) error {
 // and measures latency and sizes (m is the input model the sizes start
 // from).
 func check(ref *validate.Reference, m, q *onnxpb.ModelProto, res *Result, opts Options) error {
-	var err error
-	if res.Validation, err = ref.Compare(q, opts.Session, opts.Eval, "the pruned model"); err != nil {
+	c, err := ref.Open(q, opts.Session, "the pruned model")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if res.Validation, err = c.Compare(opts.Eval); err != nil {
 		return err
 	}
 	if err := opts.Gate.Measurable(res.Validation); err != nil {
 		return err
 	}
 	res.SetGates(opts.Gate)
-	if res.SecondShape, err = ref.SecondShape(q, opts.Session, opts.Shapes, opts.Probe, "the pruned model"); err != nil {
+	if res.SecondShape, err = c.SecondShape(opts.Shapes, opts.Probe); err != nil {
 		return err
 	}
-	if res.Speed, err = ref.Speed(q, opts.Session, opts.Eval, opts.LatencyRuns); err != nil {
+	if res.Speed, err = c.Speed(opts.Eval, opts.LatencyRuns); err != nil {
 		return err
 	}
 	if res.Before, err = measure(m); err != nil {

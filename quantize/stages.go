@@ -197,6 +197,8 @@ func nothingApplied(opts Options, ds []NodeDecision) error {
 // when it is the pre-processed form of the input.
 func (j *job) setReference(ref *validate.Reference) {
 	j.ref = ref
+	j.res.Provider = ref.Provider() // the one that started, not the first asked for
+	j.res.Notes = append(j.res.Notes, ref.ProviderNotes()...)
 	if ref.Upgraded {
 		j.res.Upgraded = true
 		j.res.Notes = append(j.res.Notes, ref.Note)

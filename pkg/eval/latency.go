@@ -107,17 +107,26 @@ func FirstBatch(src dataset.Source) (map[string]*tensor.Tensor, error) {
 
 // CompareSpeedOn is CompareSpeed on the given inputs.
 func CompareSpeedOn(ref, cand *onnxpb.ModelProto, so ort.Options, inputs map[string]*tensor.Tensor, runs int) (*Speed, error) {
-	if runs <= 0 {
-		runs = 50
-	}
-	per := max(runs/speedRounds, 3)
-	var preps [2]*ort.Prepared
+	var sessions [2]*ort.Session
 	for i, m := range []*onnxpb.ModelProto{ref, cand} {
 		s, err := ort.NewSessionFromModel(m, so)
 		if err != nil {
 			return nil, err
 		}
 		defer s.Close()
+		sessions[i] = s
+	}
+	return CompareSpeedSessions(sessions[0], sessions[1], inputs, runs)
+}
+
+// CompareSpeedSessions is CompareSpeedOn on sessions already open.
+func CompareSpeedSessions(ref, cand *ort.Session, inputs map[string]*tensor.Tensor, runs int) (*Speed, error) {
+	if runs <= 0 {
+		runs = 50
+	}
+	per := max(runs/speedRounds, 3)
+	var preps [2]*ort.Prepared
+	for i, s := range []*ort.Session{ref, cand} {
 		p, err := s.Prepare(inputs)
 		if err != nil {
 			return nil, err

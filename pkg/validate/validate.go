@@ -10,6 +10,7 @@ package validate
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/infer-ml/infer/pkg/dataset"
 	"github.com/infer-ml/infer/pkg/eval"
@@ -55,44 +56,106 @@ func OpenReference(m *onnxpb.ModelProto, so ort.Options, upgraded func() (*onnxp
 	return &Reference{Model: u, Session: us, Upgraded: true, Note: note}, nil
 }
 
+// Provider is the execution provider the reference session runs on (the
+// first of a fallback list that started).
+func (r *Reference) Provider() string { return r.Session.Provider.Name }
+
+// ProviderNotes says, for each provider of a fallback list that did not
+// start, why and where the run went instead: infer never falls back
+// silently.
+func (r *Reference) ProviderNotes() []string {
+	var notes []string
+	for _, sk := range r.Session.Skipped {
+		notes = append(notes, fmt.Sprintf("provider %s did not start (%s); running on %s", sk.Provider.Name, sk.Reason, r.Provider()))
+	}
+	return notes
+}
+
 // Close closes the reference session.
 func (r *Reference) Close() { r.Session.Close() }
 
-// Compare runs the reference and cand on src (rewound first) and
-// compares their outputs. what names the candidate in errors ("the
+// Candidate is a session on a model compared with the reference: open
+// once for the comparison, the second shape and the latency.
+type Candidate struct {
+	ref     *Reference
+	model   *onnxpb.ModelProto
+	Session *ort.Session
+}
+
+// Open starts a session on cand; what names it in errors ("the
 // quantized model").
-func (r *Reference) Compare(cand *onnxpb.ModelProto, so ort.Options, src dataset.Source, what string) (*eval.Result, error) {
+func (r *Reference) Open(cand *onnxpb.ModelProto, so ort.Options, what string) (*Candidate, error) {
 	cs, err := ort.NewSessionFromModel(cand, so)
 	if err != nil {
 		return nil, fmt.Errorf("ONNX Runtime cannot load %s: %w", what, err)
 	}
-	defer cs.Close()
+	return &Candidate{ref: r, model: cand, Session: cs}, nil
+}
+
+// Close closes the candidate's session.
+func (c *Candidate) Close() { c.Session.Close() }
+
+// Compare runs the reference and the candidate on src (rewound first) and
+// compares their outputs.
+func (c *Candidate) Compare(src dataset.Source) (*eval.Result, error) {
 	if err := src.Reset(); err != nil {
 		return nil, err
 	}
-	return eval.Compare(r.Session, cs, src, eval.Options{})
+	return eval.Compare(c.ref.Session, c.Session, src, eval.Options{})
 }
 
-// SecondShape compares cand with the reference at the second input shape
-// (eval.CheckShape).
-func (r *Reference) SecondShape(cand *onnxpb.ModelProto, so ort.Options, shapes *probe.Shapes, po probe.Options, what string) (*eval.ShapeCheck, error) {
-	cs, err := ort.NewSessionFromModel(cand, so)
+// SecondShape compares the candidate with the reference at the second
+// input shape (eval.CheckShape).
+func (c *Candidate) SecondShape(shapes *probe.Shapes, po probe.Options) (*eval.ShapeCheck, error) {
+	return eval.CheckShape(c.ref.Session, c.Session, dataset.SpecsFromGraph(c.model.GetGraph()), shapes, po)
+}
+
+// Speed is the noise-aware latency ratio of the candidate over the
+// reference on the first batch of src, on the sessions already open.
+func (c *Candidate) Speed(src dataset.Source, runs int) (*eval.Speed, error) {
+	in, err := eval.FirstBatch(src)
 	if err != nil {
-		return nil, fmt.Errorf("ONNX Runtime cannot load %s: %w", what, err)
+		return nil, err
 	}
-	defer cs.Close()
-	return eval.CheckShape(r.Session, cs, dataset.SpecsFromGraph(cand.GetGraph()), shapes, po)
+	return eval.CompareSpeedSessions(c.ref.Session, c.Session, in, runs)
 }
 
-// Speed is the noise-aware latency ratio of cand over the reference on
-// the first batch of src (eval.CompareSpeed).
+// Compare opens cand, compares it with the reference on src and closes it.
+func (r *Reference) Compare(cand *onnxpb.ModelProto, so ort.Options, src dataset.Source, what string) (*eval.Result, error) {
+	c, err := r.Open(cand, so, what)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Compare(src)
+}
+
+// SecondShape opens cand and compares it with the reference at the second
+// input shape.
+func (r *Reference) SecondShape(cand *onnxpb.ModelProto, so ort.Options, shapes *probe.Shapes, po probe.Options, what string) (*eval.ShapeCheck, error) {
+	c, err := r.Open(cand, so, what)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.SecondShape(shapes, po)
+}
+
+// Speed opens cand and times it against the reference session.
 func (r *Reference) Speed(cand *onnxpb.ModelProto, so ort.Options, src dataset.Source, runs int) (*eval.Speed, error) {
-	return eval.CompareSpeed(r.Model, cand, so, src, runs)
+	c, err := r.Open(cand, so, "the candidate model")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Speed(src, runs)
 }
 
+// firstLine is the first line of s, at most 160 runes.
 func firstLine(s string) string {
-	if len(s) > 160 {
-		s = s[:160] + "…"
+	s, _, _ = strings.Cut(s, "\n")
+	if r := []rune(s); len(r) > 160 {
+		s = string(r[:160]) + "…"
 	}
 	return s
 }

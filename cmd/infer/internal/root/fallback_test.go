@@ -79,3 +79,20 @@ func TestPruneRandomSamplesHonoured(t *testing.T) {
 		}
 	}
 }
+
+// With a fallback list whose first provider cannot start (the CPU build of
+// ONNX Runtime has no CUDA), quantize and prune say so and report the
+// provider that ran, not the first one asked for.
+func TestProviderFallbackReported(t *testing.T) {
+	dir := t.TempDir()
+	for _, verb := range []string{"quantize", "prune"} {
+		r := infer(t, verb, mnist(t), "--ep", "cuda,cpu", "-o", filepath.Join(dir, verb+".onnx"), "--json")
+		rep := readJSON(t, r.stdout)
+		if p := rep["latency"].(map[string]any)["provider"]; p != "cpu" {
+			t.Errorf("%s: latency on %v, want cpu", verb, p)
+		}
+		if !strings.Contains(r.stderr, "provider cuda did not start") {
+			t.Errorf("%s: no note on the provider that did not start:\n%s", verb, r.stderr)
+		}
+	}
+}
