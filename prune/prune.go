@@ -460,7 +460,7 @@ func apply(q *onnxpb.ModelProto, res *Result, opts Options, per map[string]float
 // measure counts parameters, sizes and FLOPs.
 func measure(m *onnxpb.ModelProto) (Size, error) {
 	var s Size
-	err := onnx.Tensors(m, func(t *onnxpb.TensorProto, _ string) error {
+	err := onnx.TensorsAt(m, func(t *onnxpb.TensorProto, _ *onnx.Location) error {
 		if !tensor.DType(t.GetDataType()).IsFloat() {
 			return nil
 		}

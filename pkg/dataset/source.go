@@ -58,7 +58,10 @@ type Options struct {
 	Limit int
 	// Shuffle visits files in a seeded random order and samples within
 	// each file in a seeded random order (see the package comment for why
-	// not one global permutation).
+	// not one global permutation). A file of more than 64 MiB is shuffled
+	// within consecutive 64 MiB windows, taken in file order, so memory
+	// stays bounded: a file sorted by class should be split or shuffled
+	// beforehand.
 	Shuffle bool
 	// Seed drives shuffling and "random" data.
 	Seed int64

@@ -81,7 +81,7 @@ func Save(m *onnxpb.ModelProto, path string, opts SaveOptions) (*SaveResult, err
 			return nil, err
 		}
 		var offset int64
-		err := Tensors(m, func(t *onnxpb.TensorProto, _ string) error {
+		err := TensorsAt(m, func(t *onnxpb.TensorProto, _ *Location) error {
 			if int64(len(t.RawData)) < threshold || t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 				return nil
 			}

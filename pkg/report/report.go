@@ -90,7 +90,7 @@ func Loaded(role, path string, m *onnx.Model) File {
 // Params counts the weight elements of m by element type.
 func Params(m *onnxpb.ModelProto) map[string]int64 {
 	out := map[string]int64{}
-	onnx.Tensors(m, func(t *onnxpb.TensorProto, _ string) error {
+	onnx.TensorsAt(m, func(t *onnxpb.TensorProto, _ *onnx.Location) error {
 		n := int64(1)
 		for _, d := range t.GetDims() {
 			n *= d
