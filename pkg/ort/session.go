@@ -107,6 +107,11 @@ type Session struct {
 	// a variant that takes inputs with a default value is made from them.
 	load loader
 	opts Options
+	// defaulted are the graph inputs with a default value a Run may feed
+	// (none before IR 4, where initializers are weights only): checked
+	// before a variant reloads the model.
+	defaulted map[string]bool
+	ir        int64
 	// mu guards variants: sessions that also take the defaulted inputs
 	// (initializers that are graph inputs) a Run fed, by their names.
 	mu       sync.Mutex
@@ -185,9 +190,9 @@ func newSession(m *onnxpb.ModelProto, raw []byte, path string, opts Options, fed
 		return nil, err
 	}
 	if len(fed) > 0 && m.GetIrVersion() < 4 {
-		return nil, fmt.Errorf("%q is a weight of this IR %d model, not an input that can be fed (initializers are default values only from IR 4)", fed[0], m.GetIrVersion())
+		return nil, weightFedError(fed[0], m.GetIrVersion())
 	}
-	s := &Session{inputs: inputs}
+	s := &Session{inputs: inputs, defaulted: defaultedInputs(m), ir: m.GetIrVersion()}
 	var adapters map[string]outputAdapter
 	if s.needsEdit(g, opts.ExtraOutputs) {
 		// Work on a copy only when the graph must change.
@@ -456,6 +461,12 @@ func (s *Session) sessionFor(inputs map[string]*tensor.Tensor) (*Session, error)
 	var extra []string
 	for name := range inputs {
 		if !s.hasInput(name) {
+			if !s.defaulted[name] {
+				return nil, fmt.Errorf("%q is not an input of the model", name)
+			}
+			if s.ir < 4 {
+				return nil, weightFedError(name, s.ir)
+			}
 			extra = append(extra, name)
 		}
 	}

@@ -49,6 +49,32 @@ func graphInputs(g *onnxpb.GraphProto, fed []string) ([]ValueInfo, error) {
 	return out, nil
 }
 
+// defaultedInputs are m's graph inputs with a default value (an
+// initializer of the same name); a Run may feed them from IR 4 on.
+func defaultedInputs(m *onnxpb.ModelProto) map[string]bool {
+	g := m.GetGraph()
+	inits := map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	for _, t := range g.GetSparseInitializer() {
+		inits[t.GetValues().GetName()] = true
+	}
+	out := map[string]bool{}
+	for _, in := range g.GetInput() {
+		if inits[in.GetName()] {
+			out[in.GetName()] = true
+		}
+	}
+	return out
+}
+
+// weightFedError refuses feeding name, an initializer listed among the
+// inputs of a model before IR 4 (a weight, not a default value).
+func weightFedError(name string, ir int64) error {
+	return fmt.Errorf("%q is a weight of this IR %d model, not an input that can be fed (initializers are default values only from IR 4)", name, ir)
+}
+
 func valueInfo(v *onnxpb.ValueInfoProto) ValueInfo {
 	vi := ValueInfo{Name: v.GetName(), DType: elemType(v)}
 	tt := v.GetType().GetTensorType()
