@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 )
@@ -308,15 +309,33 @@ func UniqueName(g *onnxpb.GraphProto, prefix string) string {
 // initializer tensors, which the copy shares: passes that replace
 // initializers (never modifying one in place) then leave m intact without
 // holding a large model twice.
+//
+// m is only read (it used to be edited for a moment, which raced with
+// another reader of the same model).
 func CloneSharingInitializers(m *onnxpb.ModelProto) *onnxpb.ModelProto {
 	g := m.GetGraph()
 	if g == nil {
 		return proto.Clone(m).(*onnxpb.ModelProto)
 	}
-	inits := g.Initializer
-	g.Initializer = nil
-	c := proto.Clone(m).(*onnxpb.ModelProto)
-	g.Initializer = inits
-	c.Graph.Initializer = append([]*onnxpb.TensorProto{}, inits...)
+	shell := ShallowCopy(m)
+	shell.Graph = nil
+	c := proto.Clone(shell).(*onnxpb.ModelProto)
+	gs := ShallowCopy(g)
+	gs.Initializer = nil
+	c.Graph = proto.Clone(gs).(*onnxpb.GraphProto)
+	c.Graph.Initializer = slices.Clone(g.Initializer)
 	return c
+}
+
+// ShallowCopy copies a message's populated fields by reference: a new
+// message whose fields may be replaced without touching src, but whose
+// lists and sub-messages are src's until replaced.
+func ShallowCopy[T proto.Message](src T) T {
+	r := src.ProtoReflect()
+	dst := r.New()
+	r.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+	return dst.Interface().(T)
 }

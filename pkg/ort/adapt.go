@@ -6,7 +6,6 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
@@ -48,8 +47,8 @@ func (s *Session) adapt(m *onnxpb.ModelProto, extra []string) (*onnxpb.ModelProt
 // initializers are shared. A deep copy would hold the weights twice (a
 // 512 MiB model's session cost one more 512 MiB).
 func editableCopy(m *onnxpb.ModelProto) *onnxpb.ModelProto {
-	c := shallowCopy(m)
-	g := shallowCopy(m.GetGraph())
+	c := graph.ShallowCopy(m)
+	g := graph.ShallowCopy(m.GetGraph())
 	g.Node = slices.Clone(g.Node)
 	g.Initializer = slices.Clone(g.Initializer)
 	g.ValueInfo = slices.Clone(g.ValueInfo)
@@ -57,17 +56,6 @@ func editableCopy(m *onnxpb.ModelProto) *onnxpb.ModelProto {
 	g.Output = cloneAll(g.Output)
 	c.Graph = g
 	return c
-}
-
-// shallowCopy copies a message's populated fields by reference.
-func shallowCopy[T proto.Message](src T) T {
-	r := src.ProtoReflect()
-	dst := r.New()
-	r.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		dst.Set(fd, v)
-		return true
-	})
-	return dst.Interface().(T)
 }
 
 func cloneAll(vs []*onnxpb.ValueInfoProto) []*onnxpb.ValueInfoProto {
@@ -132,13 +120,9 @@ func typeHalfExtras(m *onnxpb.ModelProto) error {
 	if len(untyped) == 0 || !mentionsHalf(m.Graph) {
 		return nil
 	}
-	raw, err := proto.Marshal(m)
+	outs, err := outputInfo(m)
 	if err != nil {
-		return fmt.Errorf("serialize model: %w", err)
-	}
-	_, outs, err := ortgo.GetInputOutputInfoWithONNXData(raw)
-	if err != nil {
-		return fmt.Errorf("onnxruntime: %s", oneLine(err.Error()))
+		return err
 	}
 	for _, info := range outs {
 		o, ok := untyped[info.Name]
@@ -148,6 +132,31 @@ func typeHalfExtras(m *onnxpb.ModelProto) error {
 		o.Type = &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(info.DataType)}}}
 	}
 	return nil
+}
+
+// outputInfo asks ONNX Runtime for m's outputs, through a scratch file
+// with external data for large models as sessions do (newSession).
+func outputInfo(m *onnxpb.ModelProto) ([]ortgo.InputOutputInfo, error) {
+	var outs []ortgo.InputOutputInfo
+	var err error
+	if weightBytes(m) >= spillBytes {
+		path, remove, serr := spill(m)
+		if serr != nil {
+			return nil, serr
+		}
+		defer remove()
+		_, outs, err = ortgo.GetInputOutputInfo(path)
+	} else {
+		raw, merr := proto.Marshal(m)
+		if merr != nil {
+			return nil, fmt.Errorf("serialize model: %w", merr)
+		}
+		_, outs, err = ortgo.GetInputOutputInfoWithONNXData(raw)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("onnxruntime: %s", oneLine(err.Error()))
+	}
+	return outs, nil
 }
 
 // mentionsHalf reports whether a graph (or its subgraphs) declares,

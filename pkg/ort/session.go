@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/infer-ml/infer/pkg/atomicfile"
+	"github.com/infer-ml/infer/pkg/graph"
 	"github.com/infer-ml/infer/pkg/onnx/onnxpb"
 	"github.com/infer-ml/infer/pkg/tensor"
 )
@@ -259,8 +260,8 @@ func writeSpilled(m *onnxpb.ModelProto, path string) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	c := shallowCopy(m)
-	g := shallowCopy(m.GetGraph())
+	c := graph.ShallowCopy(m)
+	g := graph.ShallowCopy(m.GetGraph())
 	g.Initializer = slices.Clone(g.Initializer)
 	c.Graph = g
 	var offset int64
@@ -273,7 +274,7 @@ func writeSpilled(m *onnxpb.ModelProto, path string) error {
 			f.Close()
 			return err
 		}
-		e := shallowCopy(t)
+		e := graph.ShallowCopy(t)
 		e.RawData = nil
 		e.DataLocation = onnxpb.TensorProto_EXTERNAL
 		e.ExternalData = []*onnxpb.StringStringEntryProto{

@@ -15,17 +15,7 @@ import (
 // extra outputs included, and the temporary folder is gone once the
 // session has started.
 func TestSpilledSessionMatches(t *testing.T) {
-	lib := "" // Init reads INFER_ORT_LIB itself (testutil imports this package)
-	if os.Getenv(EnvInferLib) == "" {
-		abs, err := filepath.Abs(filepath.Join("..", "..", ".ort", LibFileName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lib = abs
-	}
-	if _, err := Init(lib); err != nil {
-		t.Fatalf("ONNX Runtime: %v (run `make setup`)", err)
-	}
+	initORT(t)
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	b := testmodels.NewBuilder("spill", 17)
@@ -69,5 +59,51 @@ func TestSpilledSessionMatches(t *testing.T) {
 	}
 	if len(m.Graph.Initializer[0].GetRawData()) != 4*len(w) {
 		t.Fatal("spilling changed the caller's model")
+	}
+}
+
+// A large half-precision model's untyped extra outputs are typed by asking
+// ONNX Runtime through the scratch file too (outputInfo), and read back
+// as float16.
+func TestSpilledHalfExtraOutput(t *testing.T) {
+	initORT(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	b := testmodels.NewBuilder("halfspill", 17)
+	x := b.Input("x", tensor.Float32, 4)
+	a := b.Op("Add", []string{x, b.Initializer("w", []int64{4}, []float32{1, 1, 1, 1})})
+	h := b.Op("Cast", []string{a}, testmodels.AttrInt("to", int64(tensor.Float16)))
+	b.Node("Cast", []string{b.Op("Relu", []string{h})}, []string{"y"}, testmodels.AttrInt("to", int64(tensor.Float32)))
+	b.Output("y", tensor.Float32, 4)
+	old := spillBytes
+	spillBytes = 1
+	defer func() { spillBytes = old }()
+	s, err := NewSessionFromModel(b.Model(), Options{ExtraOutputs: []string{h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(map[string]*tensor.Tensor{"x": tensor.MustNew([]int64{4}, []float32{1, -3, 2, 0})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out[h]; got == nil || got.DType() != tensor.Float16 {
+		t.Fatalf("extra output %q = %v, want float16", h, got)
+	}
+}
+
+// initORT loads the repository's ONNX Runtime as testutil.InitORT does
+// (which this package's internal tests cannot import: testutil imports it).
+func initORT(t *testing.T) {
+	t.Helper()
+	lib := "" // Init reads INFER_ORT_LIB itself
+	if os.Getenv(EnvInferLib) == "" {
+		abs, err := filepath.Abs(filepath.Join("..", "..", ".ort", LibFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lib = abs
+	}
+	if _, err := Init(lib); err != nil {
+		t.Fatalf("ONNX Runtime: %v (run `make setup`)", err)
 	}
 }
